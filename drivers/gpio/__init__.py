@@ -1,0 +1,1 @@
+"""GPIO drivers on gpiozero: inputs, outputs, PWM."""

@@ -1,0 +1,65 @@
+"""The one pin factory every GPIO driver shares, chosen by ``gpio.pin_factory``.
+
+This is the only module that touches gpiozero's pin factories: ``lgpio`` on a
+Pi, ``mock`` (gpiozero's MockFactory with PWM-capable pins) for the demo and
+the tests, so both run the same driver code as a Pi.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubd.driver import DriverContext
+from hubd.errors import DriverUnavailable
+
+RESOURCE_KEY = "gpio.pin_factory"
+
+
+def shared_pin_factory(ctx: DriverContext) -> Any:
+    """Return the process-wide pin factory, creating it on first use."""
+    return ctx.resources.get_or_create(
+        RESOURCE_KEY, lambda: make_pin_factory(ctx.settings.gpio.pin_factory), _close
+    )
+
+
+def make_pin_factory(name: str) -> Any:
+    """Build the gpiozero pin factory called ``name``; DriverUnavailable if it cannot load."""
+    try:
+        if name == "mock":
+            from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+            return MockFactory(pin_class=MockPWMPin)
+        if name == "lgpio":
+            from gpiozero.pins.lgpio import LGPIOFactory
+
+            return LGPIOFactory()
+        if name == "rpigpio":
+            from gpiozero.pins.rpigpio import RPiGPIOFactory
+
+            return RPiGPIOFactory()
+        if name == "pigpio":
+            from gpiozero.pins.pigpio import PiGPIOFactory
+
+            return PiGPIOFactory()
+        if name == "native":
+            from gpiozero.pins.native import NativeFactory
+
+            return NativeFactory()
+    except ImportError as err:
+        raise DriverUnavailable(
+            f"pin factory {name!r} is not installed ({err.name}); on a Pi install "
+            "python3-lgpio and create the venv with --system-site-packages"
+        ) from err
+    except Exception as err:
+        # gpiozero raises many kinds here (no /dev/gpiochip, not a Pi, permissions).
+        raise DriverUnavailable(f"pin factory {name!r} cannot start: {err}") from err
+    raise DriverUnavailable(f"unknown pin factory {name!r}")
+
+
+def _close(factory: Any) -> None:
+    factory.close()
+
+
+def open_error(pin: int, err: Exception) -> DriverUnavailable:
+    """Translate a gpiozero error on opening ``pin`` into the hub's terms."""
+    return DriverUnavailable(f"GPIO{pin} cannot be opened: {type(err).__name__}: {err}")

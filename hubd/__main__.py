@@ -1,0 +1,5 @@
+"""Run hubd as ``python -m hubd``."""
+
+from hubd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""The ``hubd`` command: ``run``, ``check``, ``drivers``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import BaseModel
+
+from hubd import __version__
+from hubd.config import DEFAULT_CONFIG, Config, load_config
+from hubd.driver import DriverConfig
+from hubd.errors import ConfigError
+from hubd.logs import setup_logging
+from hubd.registry import DriverRegistry
+
+EXIT_CONFIG = 78
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hubd`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    command: int = args.func(args)
+    return command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubd", description="Put a house's hardware on XMPP as one IoT concentrator."
+    )
+    parser.add_argument("--version", action="version", version=f"hubd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    run.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    run.set_defaults(func=_run)
+    check = commands.add_parser("check", help="validate the configuration and exit")
+    check.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    check.set_defaults(func=_check)
+    drivers = commands.add_parser("drivers", help="list installed drivers, options and fields")
+    drivers.set_defaults(func=_drivers)
+    return parser
+
+
+def _load(path: Path, out: TextIO) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        count = len(err.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}:", file=out)
+        for problem in err.problems:
+            print(f"  {problem}", file=out)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args.config, sys.stderr)
+    if config is None:
+        return 1
+    print(f"{args.config}: OK ({len(config.devices)} devices, account {config.xmpp.jid})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging("debug" if args.verbose else "info")
+    config = _load(args.config, sys.stderr)
+    if config is None:
+        logging.getLogger("hubd").error("refusing to start: the configuration has errors")
+        return EXIT_CONFIG
+    if not args.verbose:
+        setup_logging(config.log_level)
+    from hubd.app import App
+
+    async def run() -> int:
+        return await App(config).run()
+
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run())
+
+
+def _drivers(_args: argparse.Namespace) -> int:
+    registry = DriverRegistry()
+    common = set(DriverConfig.model_fields)
+    for kind in registry.kinds():
+        try:
+            cls = registry.load(kind)
+        except Exception as err:  # a broken plug-in must not hide the others
+            print(f"{kind}\n  cannot load: {err}\n")
+            continue
+        print(kind)
+        print(f"  {cls.summary()}")
+        print("  options:")
+        _print_options(cls.config_model, common)
+        print("  fields:")
+        for spec in (*cls.static_fields,):
+            unit = f" [{spec.unit}]" if spec.unit else ""
+            access = "writable" if spec.writable else "read-only"
+            print(f"    {spec.name}: {spec.type.value}{unit}, {access}")
+        print("    online: boolean, read-only (every device)")
+        print()
+    return 0
+
+
+def _print_options(model: type[BaseModel], skip: set[str]) -> None:
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        required = info.is_required()
+        default = "required" if required else f"default {info.default!r}"
+        annotation = getattr(info.annotation, "__name__", str(info.annotation))
+        text = f"    {name} ({annotation}, {default})"
+        if info.description:
+            text += f": {info.description}"
+        print(text)

@@ -1,0 +1,323 @@
+"""The configuration file: one YAML file, validated whole, every error located.
+
+Validation runs in two phases, as ESPHome's ``platform:`` does: first the
+top-level keys (``xmpp``, ``access``, ``state_dir``, ``gpio``, ``ble``,
+``devices``), then each device by the ``config_model`` of its ``driver:``.
+Every problem found is reported with file, line and key path, e.g.
+``config.yaml:14: devices[2] (porch-light): pin: Input should be ...``;
+``hubd check`` prints them all, ``hubd run`` refuses to start with any.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from hubd.driver import DriverConfig
+from hubd.errors import ConfigError, ConfigProblem
+from hubd.registry import DriverRegistry, UnknownDriver
+from hubd.settings import BleSettings, BusSettings, GpioSettings
+from hubd.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
+
+DEFAULT_CONFIG = Path("/etc/hubd/config.yaml")
+CREDENTIAL_NAME = "xmpp-password"
+
+_JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S+)?$")
+_ACCESS_ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
+
+
+class XmppSettings(BaseModel):
+    """``xmpp:``: the one account hubd logs in as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jid: str = Field(description="the hub's account, optionally with /resource")
+    password_file: Path | None = Field(default=None, description="file holding the password")
+    password_env: str | None = Field(default=None, description="environment variable instead")
+    server: str | None = Field(default=None, description="connect here instead of DNS SRV")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    ca_file: Path | None = Field(default=None, description="extra trust anchor (PEM)")
+
+    @field_validator("jid")
+    @classmethod
+    def _check_jid(cls, value: str) -> str:
+        if not _JID.match(value):
+            raise ValueError("must look like user@domain or user@domain/resource")
+        return value
+
+
+class AccessSettings(BaseModel):
+    """``access:``: who may do what; everyone else is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owners: tuple[str, ...] = ()
+    controllers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
+
+    @field_validator("owners", "controllers", "readers")
+    @classmethod
+    def _check_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not _ACCESS_ENTRY.match(value):
+                raise ValueError(f"{value!r}: use a bare JID (user@domain) or *@domain")
+        return tuple(v.lower() for v in values)
+
+
+class _TopLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    xmpp: XmppSettings
+    access: AccessSettings = AccessSettings()
+    state_dir: Path = Path("/var/lib/hubd")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    gpio: GpioSettings = GpioSettings()
+    ble: BleSettings = BleSettings()
+    devices: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated configuration, paths resolved against the file's folder."""
+
+    path: Path
+    xmpp: XmppSettings
+    password: SecretStr
+    access: AccessSettings
+    state_dir: Path
+    log_level: str
+    bus: BusSettings
+    devices: tuple[DriverConfig, ...]
+
+
+def load_config(
+    path: Path,
+    registry: DriverRegistry | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    registry = registry or DriverRegistry()
+    environ = os.environ if environ is None else environ
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([ConfigProblem(name, None, "", f"cannot read: {err.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigProblem(name, None, "", "not UTF-8 text")]) from None
+    try:
+        doc = parse_yaml(text)
+    except YamlSyntaxError as err:
+        raise ConfigError([ConfigProblem(name, err.line, "", str(err))]) from None
+    return _Validator(path, doc, registry, environ).run()
+
+
+class _Validator:
+    def __init__(
+        self, path: Path, doc: YamlDocument, registry: DriverRegistry, environ: Mapping[str, str]
+    ) -> None:
+        self.path = path
+        self.doc = doc
+        self.registry = registry
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+        self.base = path.parent
+
+    def problem(self, loc: Path_, message: str, line: int | None = None) -> None:
+        where = line if line is not None else self.doc.line_of(loc)
+        self.problems.append(ConfigProblem(str(self.path), where, self.format_path(loc), message))
+
+    def format_path(self, loc: Path_) -> str:
+        out = ""
+        data = self.doc.data
+        for index, part in enumerate(loc):
+            if isinstance(part, int):
+                out += f"[{part}]"
+                if index == 1 and loc[0] == "devices":
+                    device_id = _device_id(data, part)
+                    if device_id:
+                        out += f" ({device_id})"
+                    if len(loc) > 2:
+                        out += ":"
+                continue
+            sep = "" if not out or out.endswith(":") else "."
+            out += f"{' ' if out.endswith(':') else sep}{part}"
+        return out
+
+    def run(self) -> Config:
+        for loc, line in self.doc.duplicates:
+            self.problem(loc, "duplicate key (the first one would be silently replaced)", line)
+        data = self.doc.data
+        if not isinstance(data, dict):
+            self.problem((), "the file must be a mapping of keys (xmpp:, access:, devices:, ...)")
+            raise ConfigError(self.problems)
+        top: _TopLevel | None = None
+        try:
+            top = _TopLevel.model_validate(data)
+        except ValidationError as err:
+            self.add_validation_errors(err, (), _TopLevel)
+        devices = self.validate_devices(data.get("devices"))
+        password = SecretStr("")
+        if top is not None:
+            password = self.resolve_password(top.xmpp)
+        if self.problems or top is None:
+            raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
+        return Config(
+            path=self.path,
+            xmpp=top.xmpp.model_copy(
+                update={
+                    "password_file": self.resolve(top.xmpp.password_file),
+                    "ca_file": self.resolve(top.xmpp.ca_file),
+                }
+            ),
+            password=password,
+            access=top.access,
+            state_dir=self.base / top.state_dir,
+            log_level=top.log_level,
+            bus=BusSettings(
+                gpio=top.gpio,
+                ble=top.ble.model_copy(update={"replay": self.resolve(top.ble.replay)}),
+            ),
+            devices=tuple(devices),
+        )
+
+    def resolve(self, value: Path | None) -> Path | None:
+        return None if value is None else self.base / value.expanduser()
+
+    def add_validation_errors(
+        self, err: ValidationError, prefix: Path_, model: type[BaseModel] | None
+    ) -> None:
+        for item in err.errors(include_url=False):
+            loc = (*prefix, *item["loc"])
+            kind = item["type"]
+            if kind == "extra_forbidden":
+                message = "unknown key" + _suggest(str(loc[-1]), _allowed_keys(model, loc, prefix))
+            elif kind == "missing":
+                message = "required key is missing"
+            else:
+                message = item["msg"]
+                if message.startswith("Value error, "):
+                    message = message.removeprefix("Value error, ")
+            self.problem(loc, message)
+
+    def validate_devices(self, raw: Any) -> list[DriverConfig]:
+        if not isinstance(raw, list):
+            return []
+        devices: list[DriverConfig] = []
+        seen_ids: dict[str, int] = {}
+        claims: dict[str, str] = {}
+        for index, entry in enumerate(raw):
+            loc: Path_ = ("devices", index)
+            if not isinstance(entry, dict):
+                continue  # the top-level model already reported it
+            kind = entry.get("driver")
+            if not isinstance(kind, str):
+                if "driver" not in entry:
+                    self.problem(loc, "required key is missing: driver" + self.installed())
+                continue
+            try:
+                driver_cls = self.registry.load(kind)
+            except UnknownDriver:
+                self.problem((*loc, "driver"), f"unknown driver {kind!r}" + self.installed())
+                continue
+            try:
+                config = driver_cls.config_model.model_validate(entry)
+            except ValidationError as err:
+                self.add_validation_errors(err, loc, driver_cls.config_model)
+                continue
+            first = seen_ids.get(config.id)
+            if first is not None:
+                self.problem((*loc, "id"), f"duplicate device id (also devices[{first}])")
+                continue
+            seen_ids[config.id] = index
+            for claim in config.claims():
+                holder = claims.get(claim)
+                if holder is not None:
+                    self.problem(loc, f"{claim} is already used by device {holder!r}")
+                claims[claim] = config.id
+            devices.append(config)
+        return devices
+
+    def installed(self) -> str:
+        kinds = self.registry.kinds()
+        return f" (installed: {', '.join(kinds)})" if kinds else " (no drivers installed)"
+
+    def resolve_password(self, xmpp: XmppSettings) -> SecretStr:
+        if xmpp.password_file is not None and xmpp.password_env is not None:
+            self.problem(("xmpp", "password_env"), "set password_file or password_env, not both")
+            return SecretStr("")
+        if xmpp.password_file is not None:
+            return self.read_password_file(
+                self.base / xmpp.password_file, ("xmpp", "password_file")
+            )
+        if xmpp.password_env is not None:
+            value = self.environ.get(xmpp.password_env, "")
+            if not value:
+                self.problem(
+                    ("xmpp", "password_env"), f"environment variable {xmpp.password_env} is not set"
+                )
+            return SecretStr(value)
+        credentials = self.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials:
+            return self.read_password_file(Path(credentials) / CREDENTIAL_NAME, ("xmpp",))
+        self.problem(
+            ("xmpp",),
+            "no password: set password_file or password_env "
+            f"(or run under systemd with LoadCredential={CREDENTIAL_NAME}:...)",
+        )
+        return SecretStr("")
+
+    def read_password_file(self, file: Path, loc: Path_) -> SecretStr:
+        try:
+            value = file.read_text(encoding="utf-8").strip("\r\n")
+        except FileNotFoundError:
+            self.problem(loc, f"password file {file} does not exist")
+            return SecretStr("")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            self.problem(loc, f"cannot read password file {file}: {reason}")
+            return SecretStr("")
+        if not value:
+            self.problem(loc, f"password file {file} is empty")
+        return SecretStr(value)
+
+
+def _device_id(data: Any, index: int) -> str | None:
+    devices = data.get("devices") if isinstance(data, dict) else None
+    if isinstance(devices, list) and index < len(devices) and isinstance(devices[index], dict):
+        device_id = devices[index].get("id")
+        return device_id if isinstance(device_id, str) else None
+    return None
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: Path_, prefix: Path_) -> Sequence[str]:
+    """The keys the model at ``loc``'s parent accepts, for a did-you-mean hint."""
+    current: Any = model
+    for part in loc[len(prefix) : -1]:
+        if isinstance(part, int) or current is None:
+            return []
+        info = current.model_fields.get(part)
+        annotation = info.annotation if info is not None else None
+        current = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    if current is None:
+        return []
+    return list(current.model_fields)
+
+
+def _suggest(key: str, allowed: Sequence[str]) -> str:
+    if not allowed:
+        return ""
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (allowed: {', '.join(allowed)})"

@@ -1,0 +1,100 @@
+"""The one exception tree of hubd.
+
+Everything hubd raises on purpose derives from :class:`HubdError`::
+
+    HubdError
+    ├── ConfigError               the configuration is invalid (file:line: key path: message)
+    ├── XmppAuthError             the server refused the account's credentials
+    ├── NodeNotFound              no such node (or the caller may not know it exists)
+    ├── AccessDenied              the caller lacks the role for this operation
+    ├── DriverError               a driver could not do what was asked
+    │   ├── DriverUnavailable     the hardware is absent, unplugged or not answering
+    │   └── ReadoutError          a read failed or timed out
+    └── ControlError              a write was refused
+        ├── ControlNotSupported   the field is not writable
+        ├── UnknownParameter      the node has no field of that name
+        └── InvalidValue          wrong type or out of range (also a ValueError)
+
+Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
+their edge; nothing above the drivers catches a library exception.  The XMPP
+layer maps each class to one XMPP error condition in ``hubd/xmpp/errors.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class HubdError(Exception):
+    """Root of every error hubd raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a configuration file, located by file, line and key path."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(HubdError):
+    """The configuration is invalid; carries every problem found, not only the first."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class XmppAuthError(HubdError):
+    """The XMPP server refused the account's credentials."""
+
+
+class NodeNotFound(HubdError):
+    """No node with that id (or the caller may not learn that it exists)."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        super().__init__(f"no such node: {node_id}")
+
+
+class AccessDenied(HubdError):
+    """The caller's role does not allow this operation."""
+
+
+class DriverError(HubdError):
+    """A driver could not do what was asked."""
+
+
+class DriverUnavailable(DriverError):
+    """The hardware is absent, unplugged, or not answering."""
+
+
+class ReadoutError(DriverError):
+    """A read failed or timed out."""
+
+
+class ControlError(HubdError):
+    """A write was refused before or while it was carried out."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ControlNotSupported(ControlError):
+    """The field exists but cannot be written."""
+
+
+class UnknownParameter(ControlError):
+    """The node has no field of that name."""
+
+
+class InvalidValue(ControlError, ValueError):
+    """The value has the wrong type or lies outside the field's range."""

@@ -1,0 +1,44 @@
+"""Settings of the buses (``gpio:``, ``ble:``) that drivers read from their context.
+
+These are plain data in the core: the core names the config sections of the
+contract but never imports the drivers that use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PinFactoryName = Literal["lgpio", "mock", "rpigpio", "pigpio", "native"]
+
+
+class GpioSettings(BaseModel):
+    """``gpio:``: how GPIO pins are reached."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pin_factory: PinFactoryName = Field(
+        default="lgpio", description='lgpio on a Pi; "mock" simulates pins (demo, tests)'
+    )
+
+
+class BleSettings(BaseModel):
+    """``ble:``: the Bluetooth adapter, or a recorded file to replay instead."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    adapter: str = Field(default="hci0", pattern=r"^hci\d+$")
+    replay: Path | None = Field(default=None, description="JSON Lines advertisements to play back")
+    speed: float = Field(default=1.0, gt=0, description="replay speed factor")
+    loop: bool = Field(default=False, description="replay the file again and again")
+
+
+class BusSettings(BaseModel):
+    """All bus settings together, as a driver's context carries them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gpio: GpioSettings = GpioSettings()
+    ble: BleSettings = BleSettings()

@@ -1,0 +1,1 @@
+"""The XMPP side of hubd: the only package that imports slixmpp."""

@@ -1,0 +1,124 @@
+"""The hub's XMPP account: one slixmpp client, its plugins, presence and discovery.
+
+Certificates are always verified (an extra CA comes from ``xmpp.ca_file``);
+hubd never authenticates over an unencrypted stream (slixmpp refuses SCRAM and
+PLAIN without TLS by default, and plaintext connections are disabled).
+Presence subscriptions are approved for JIDs in the access lists and refused
+for everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slixmpp import JID, ClientXMPP
+
+from hubd import __version__
+from hubd.access import AccessPolicy, Role
+from hubd.config import XmppSettings
+from hubd.hub import Hub
+from hubd.model import FieldValue
+from hubd.node import Node
+from hubd.xmpp.connection import ConnectionSupervisor
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_RESOURCE = "hubd"
+CAPS_NODE = "https://github.com/hubd/hubd"
+
+# Plugins whose features hubd really implements; disco#info lists exactly these.
+PLUGINS = ("xep_0030", "xep_0115", "xep_0198", "xep_0199")
+
+
+class HubClient:
+    """Connects the hub to XMPP as one account."""
+
+    def __init__(
+        self,
+        settings: XmppSettings,
+        password: str,
+        hub: Hub,
+        access: AccessPolicy,
+        *,
+        keepalive: float = 60.0,
+    ) -> None:
+        jid = JID(settings.jid)
+        if not jid.resource:
+            jid.resource = DEFAULT_RESOURCE
+        self.hub = hub
+        self.access = access
+        xmpp = ClientXMPP(jid, password)
+        xmpp.enable_plaintext = False
+        # Direct TLS only on the port that speaks it; elsewhere STARTTLS, so an
+        # attempt per connection is not wasted on a handshake that cannot work.
+        xmpp.enable_direct_tls = settings.port == 5223
+        if settings.ca_file is not None:
+            xmpp.ca_certs = settings.ca_file
+        xmpp.auto_authorize = None  # decided here, by the access lists
+        xmpp.auto_subscribe = False
+        for plugin in PLUGINS:
+            xmpp.register_plugin(plugin)
+        xmpp.plugin["xep_0030"].del_identity(category="client", itype="bot")
+        xmpp.plugin["xep_0030"].add_identity(category="client", itype="bot", name="hubd")
+        xmpp.plugin["xep_0115"].caps_node = CAPS_NODE
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
+        self.xmpp = xmpp
+        self.connection = ConnectionSupervisor(
+            xmpp, host=settings.server, port=settings.port, keepalive=keepalive
+        )
+        hub.add_listener(self)
+
+    async def run(self) -> None:
+        """Stay connected until cancelled (raises XmppAuthError when refused)."""
+        await self.connection.run()
+
+    async def close(self) -> None:
+        """Say goodbye: presence unavailable, then close the stream."""
+        if self.xmpp.transport is not None and self.connection.connected.is_set():
+            self.xmpp.send_presence(ptype="unavailable", pstatus="hubd is stopping")
+        await self.connection.close()
+
+    def status_line(self) -> str:
+        """The presence status people see: ``12 devices, 1 offline``."""
+        total, offline = self.hub.counts()
+        text = f"{total} device{'s' if total != 1 else ''}"
+        return f"{text}, {offline} offline" if offline else text
+
+    def send_presence(self) -> None:
+        """Broadcast availability with the status line (caps are added by xep_0115)."""
+        self.xmpp.send_presence(pstatus=self.status_line())
+
+    async def _on_session_start(self, _event: Any) -> None:
+        await self.xmpp.plugin["xep_0115"].update_caps(broadcast=False)
+        self.send_presence()
+        try:
+            await self.xmpp.get_roster(timeout=10)
+        except Exception as err:  # a roster failure must not end the session
+            _LOGGER.info("could not fetch the roster: %s", err)
+
+    def _on_presence_subscribe(self, presence: Any) -> None:
+        requester = presence["from"].bare
+        item = self.xmpp.client_roster[requester]
+        if self.access.role_of(requester) >= Role.READER:
+            item.authorize()
+            _LOGGER.info("approved the presence subscription of %s", requester)
+        else:
+            item.unauthorize()
+            _LOGGER.info("refused the presence subscription of %s (not in access lists)", requester)
+
+    # HubListener
+    def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
+        """Values are delivered by the event subscriptions, not here."""
+
+    def on_state(self, node: Node) -> None:
+        """Keep the presence status line current."""
+        if self.connection.connected.is_set():
+            self.send_presence()
+
+
+def version() -> str:
+    """The software version reported to peers."""
+    return __version__
