@@ -5,6 +5,7 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     HubdError
     ├── ConfigError               the configuration is invalid (file:line: key path: message)
     ├── XmppAuthError             the server refused the account's credentials
+    ├── BadRequest                a request is malformed (wrong element, attribute or value)
     ├── NodeNotFound              no such node (or the caller may not know it exists)
     ├── AccessDenied              the caller lacks the role for this operation
     ├── DriverError               a driver could not do what was asked
@@ -54,6 +55,10 @@ class ConfigError(HubdError):
 
 class XmppAuthError(HubdError):
     """The XMPP server refused the account's credentials."""
+
+
+class BadRequest(HubdError):
+    """A request is malformed: a wrong element, a missing attribute, a value that does not parse."""
 
 
 class NodeNotFound(HubdError):
