@@ -15,7 +15,6 @@ from typing import Any
 
 from slixmpp import JID, ClientXMPP
 
-from hubd import __version__
 from hubd.access import AccessPolicy, Role
 from hubd.config import XmppSettings
 from hubd.hub import Hub
@@ -117,8 +116,3 @@ class HubClient:
         """Keep the presence status line current."""
         if self.connection.connected.is_set():
             self.send_presence()
-
-
-def version() -> str:
-    """The software version reported to peers."""
-    return __version__
