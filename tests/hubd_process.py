@@ -42,6 +42,7 @@ class HubdProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.password = password
+        self.jid = server.jid("hub") + "/hubd"
         (workdir / "password").write_text(password + "\n")
         (workdir / "password").chmod(0o600)
         self.config_file = workdir / "config.yaml"
@@ -68,14 +69,6 @@ class HubdProcess:
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
-
-    @property
-    def jid(self) -> str:
-        """The hub's full JID."""
-        text = self.config_file.read_text()
-        match = re.search(r"jid: (\S+)", text)
-        assert match is not None
-        return match.group(1) + "/hubd"
 
     def start(self) -> None:
         """Start ``python -m hubd run``."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import Field
 
-from drivers.gpio.pins import open_error, shared_pin_factory
+from drivers.gpio.pins import open_device, shared_pin_factory
 from hubd.driver import Driver, DriverConfig
 from hubd.errors import DriverUnavailable
 from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec
@@ -75,12 +74,7 @@ class InputDriver(Driver[InputConfig]):
                 pin_factory=factory,
             )
 
-        try:
-            device = await asyncio.to_thread(open_pin)
-        except DriverUnavailable:
-            raise
-        except Exception as err:
-            raise open_error(config.pin, err) from err
+        device = await open_device(config.pin, open_pin)
         # gpiozero calls these on its own thread (or the caller's, with mock pins).
         device.when_activated = lambda: self._edge(True)
         device.when_deactivated = lambda: self._edge(False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import Field
 
-from drivers.gpio.pins import open_error, shared_pin_factory
+from drivers.gpio.pins import open_device, shared_pin_factory
 from hubd.driver import Driver, DriverConfig
 from hubd.errors import DriverUnavailable
 from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
@@ -67,12 +66,7 @@ class OutputDriver(Driver[OutputConfig]):
                 pin_factory=factory,
             )
 
-        try:
-            self._device = await asyncio.to_thread(open_pin)
-        except DriverUnavailable:
-            raise
-        except Exception as err:
-            raise open_error(config.pin, err) from err
+        self._device = await open_device(config.pin, open_pin)
         self.ctx.publish([self.ctx.value("state", bool(self._device.value))])
 
     async def read(self, fields: frozenset[str]) -> Sequence[FieldValue]:

@@ -7,6 +7,8 @@ the tests, so both run the same driver code as a Pi.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from hubd.driver import DriverContext
@@ -60,6 +62,11 @@ def _close(factory: Any) -> None:
     factory.close()
 
 
-def open_error(pin: int, err: Exception) -> DriverUnavailable:
-    """Translate a gpiozero error on opening ``pin`` into the hub's terms."""
-    return DriverUnavailable(f"GPIO{pin} cannot be opened: {type(err).__name__}: {err}")
+async def open_device(pin: int, build: Callable[[], Any]) -> Any:
+    """Create a gpiozero device off the event loop; its errors become DriverUnavailable."""
+    try:
+        return await asyncio.to_thread(build)
+    except DriverUnavailable:
+        raise
+    except Exception as err:  # gpiozero's pin errors have no common base worth naming
+        raise DriverUnavailable(f"GPIO{pin} cannot be opened: {type(err).__name__}: {err}") from err
