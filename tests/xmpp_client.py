@@ -15,6 +15,8 @@ from typing import Any
 
 import slixmpp
 from slixmpp.stanza import Message, Presence
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from hubd.testing.prosody import ProsodyServer
 
@@ -50,7 +52,13 @@ class TestClient(slixmpp.ClientXMPP):
         #: Every ``message`` stanza received, in order.
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self._unmatched: list[Message] = []
-        self.add_event_handler("message", self._queue_message)
+        # slixmpp's "message" event fires only for messages with a <body/>;
+        # IoT payloads come without one, so every message stanza is queued.
+        self.register_handler(
+            Callback(
+                "test: every message", MatchXPath("{jabber:client}message"), self._queue_message
+            )
+        )
 
     def _queue_message(self, msg: Message) -> None:
         self.messages.put_nowait(msg)

@@ -21,6 +21,7 @@ from hubd.hub import Hub
 from hubd.model import FieldValue
 from hubd.node import Node
 from hubd.xmpp.connection import ConnectionSupervisor
+from hubd.xmpp.iot import IotServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class HubClient:
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
         self.xmpp = xmpp
+        self.iot = IotServices(xmpp, hub, access)
         self.connection = ConnectionSupervisor(
             xmpp, host=settings.server, port=settings.port, keepalive=keepalive
         )
@@ -78,6 +80,7 @@ class HubClient:
         """Say goodbye: presence unavailable, then close the stream."""
         if self.xmpp.transport is not None and self.connection.connected.is_set():
             self.xmpp.send_presence(ptype="unavailable", pstatus="hubd is stopping")
+        await self.iot.close()
         await self.connection.close()
 
     def status_line(self) -> str:

@@ -17,6 +17,9 @@ EXPECTED_FEATURES = {
     "jabber:x:data",
     "http://jabber.org/protocol/caps",
     "urn:xmpp:ping",
+    "urn:xmpp:iot:sensordata",
+    "urn:xmpp:iot:control",
+    "urn:xmpp:iot:concentrators",
 }
 
 

@@ -1,0 +1,403 @@
+"""XEP-0326 concentrator: the hub's node tree, browsed by data source.
+
+Pure request handling: an ``<iq>`` payload in, a response payload out (plus,
+on failure, the XMPP error condition to send beside it, since the XEP's own
+failure examples omit the RFC 6120 ``<error/>`` that clients need).  The
+slixmpp glue lives in ``hubd/xmpp/iot.py``.
+
+Data sources: ``MeteringTopology`` (the root the XEP requires of sensor
+concentrators, holding every node) with one child source per bus present
+(``gpio``, ``serial``, ``ble``, ...) holding that bus's nodes.  Node ids are
+unique in the whole hub, so a node is found by its id in any source that
+holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement
+
+from pydantic import SecretStr
+
+from hubd import xsd
+from hubd.access import AccessPolicy, Role
+from hubd.driver import DriverConfig
+from hubd.errors import BadRequest
+from hubd.hub import Hub
+from hubd.model import NodeState
+from hubd.node import Node
+from hubd.xmpp.errors import ErrorCondition
+from hubd.xmpp.sensordata_xml import (
+    local_name,
+    parse_bool_attr,
+    qname,
+    require,
+)
+
+NS_CONCENTRATORS = "urn:xmpp:iot:concentrators"
+NS_DATA_FORMS = "jabber:x:data"
+NS_XDATA_DYNAMIC = "urn:xmpp:xdata:dynamic"
+ROOT_SOURCE = "MeteringTopology"
+BASE_CLASS = "hubd.Node"
+
+# Config keys never shown to anyone, even owners: they are secrets.
+_SECRET_WORDS = ("key", "password", "token", "secret")
+
+
+class Result(StrEnum):
+    """XEP-0326 response codes."""
+
+    OK = "OK"
+    NOT_FOUND = "NotFound"
+    INSUFFICIENT_PRIVILEGES = "InsufficientPrivileges"
+    LOCKED = "Locked"
+    NOT_IMPLEMENTED = "NotImplemented"
+    FORM_ERROR = "FormError"
+    OTHER_ERROR = "OtherError"
+
+
+_CONDITIONS: dict[Result, tuple[str, str]] = {
+    Result.NOT_FOUND: ("cancel", "item-not-found"),
+    Result.INSUFFICIENT_PRIVILEGES: ("cancel", "forbidden"),
+    Result.LOCKED: ("wait", "conflict"),
+    Result.NOT_IMPLEMENTED: ("cancel", "feature-not-implemented"),
+    Result.FORM_ERROR: ("modify", "bad-request"),
+    Result.OTHER_ERROR: ("cancel", "internal-server-error"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to send back: the payload, and the error condition when it is a failure."""
+
+    payload: Element
+    error: ErrorCondition | None = None
+
+
+class _Failure(Exception):
+    def __init__(self, result: Result, text: str) -> None:
+        self.result = result
+        self.text = text
+        super().__init__(text)
+
+
+_STATE_NAMES = {
+    NodeState.ONLINE: "None",
+    NodeState.STARTING: "Information",
+    NodeState.OFFLINE: "ErrorUnsigned",
+    NodeState.ERROR: "ErrorUnsigned",
+}
+
+
+class Concentrator:
+    """Answers XEP-0326 requests about the hub's nodes."""
+
+    def __init__(self, hub: Hub, access: AccessPolicy) -> None:
+        self.hub = hub
+        self.access = access
+        self._commands: dict[str, Callable[[Element], Element]] = {
+            "getCapabilities": self._get_capabilities,
+            "getAllDataSources": self._get_all_data_sources,
+            "getRootDataSources": self._get_root_data_sources,
+            "getChildDataSources": self._get_child_data_sources,
+            "containsNode": self._contains_node,
+            "containsNodes": self._contains_nodes,
+            "getNode": self._get_node,
+            "getNodes": self._get_nodes,
+            "getAllNodes": self._get_all_nodes,
+            "getNodeInheritance": self._get_node_inheritance,
+            "getRootNodes": self._get_root_nodes,
+            "getChildNodes": self._get_child_nodes,
+            "getAncestors": self._get_ancestors,
+            "getNodeParametersForEdit": self._get_node_parameters_for_edit,
+            "getNodeCommands": self._get_node_commands,
+        }
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """The commands implemented, as getCapabilities lists them."""
+        return tuple(self._commands)
+
+    def handle(self, requester: str, request: Element) -> Answer:
+        """Answer one request element from ``requester`` (a full or bare JID)."""
+        command = local_name(request, NS_CONCENTRATORS) or "unknown"
+        if not self.access.allows(requester, Role.READER):
+            # The same answer whatever the request: strangers learn nothing.
+            return _failure(command, Result.INSUFFICIENT_PRIVILEGES, "Access denied.")
+        handler = self._commands.get(command)
+        if handler is None:
+            return _failure(command, Result.NOT_IMPLEMENTED, f"{command} is not implemented.")
+        try:
+            return Answer(handler(request))
+        except _Failure as failure:
+            return _failure(command, failure.result, failure.text)
+        except BadRequest as err:
+            return _failure(command, Result.FORM_ERROR, str(err))
+
+    # --- data sources -------------------------------------------------------
+
+    def _sources(self) -> dict[str, list[Node]]:
+        sources: dict[str, list[Node]] = {ROOT_SOURCE: list(self.hub.nodes.values())}
+        for node in self.hub.nodes.values():
+            sources.setdefault(node.source, []).append(node)
+        return sources
+
+    def _source_nodes(self, source_id: str) -> list[Node]:
+        nodes = self._sources().get(source_id)
+        if nodes is None:
+            raise _Failure(Result.NOT_FOUND, f"No data source {source_id!r}.")
+        return nodes
+
+    def _data_source(self, parent: Element, source_id: str, nodes: Sequence[Node]) -> None:
+        changed = max((n.last_changed for n in nodes), default=None)
+        attrs = {
+            "sourceId": source_id,
+            "name": "All devices" if source_id == ROOT_SOURCE else f"{source_id} devices",
+            "hasChildren": xsd.format_boolean(
+                source_id == ROOT_SOURCE and len(self._sources()) > 1
+            ),
+        }
+        if changed is not None:
+            attrs["lastChanged"] = xsd.format_datetime(changed)
+        SubElement(parent, qname(NS_CONCENTRATORS, "dataSource"), attrs)
+
+    def _get_capabilities(self, request: Element) -> Element:
+        response = _response("getCapabilities")
+        for command in self.capabilities:
+            SubElement(response, qname(NS_CONCENTRATORS, "value")).text = command
+        return response
+
+    def _get_all_data_sources(self, request: Element) -> Element:
+        response = _response("getAllDataSources")
+        for source_id, nodes in self._sources().items():
+            self._data_source(response, source_id, nodes)
+        return response
+
+    def _get_root_data_sources(self, request: Element) -> Element:
+        response = _response("getRootDataSources")
+        self._data_source(response, ROOT_SOURCE, self._sources()[ROOT_SOURCE])
+        return response
+
+    def _get_child_data_sources(self, request: Element) -> Element:
+        source_id = require(request, "sourceId", "getChildDataSources")
+        sources = self._sources()
+        if source_id not in sources:
+            raise _Failure(Result.NOT_FOUND, f"No data source {source_id!r}.")
+        response = _response("getChildDataSources")
+        if source_id == ROOT_SOURCE:
+            for child, nodes in sources.items():
+                if child != ROOT_SOURCE:
+                    self._data_source(response, child, nodes)
+        return response
+
+    # --- nodes ----------------------------------------------------------------
+
+    def _find(self, ref: Element, where: str) -> tuple[Node, str]:
+        node_id = require(ref, "nodeId", where)
+        source_id = ref.get("sourceId") or ROOT_SOURCE
+        node = self.hub.nodes.get(node_id)
+        if node is None or source_id not in (ROOT_SOURCE, node.source):
+            raise _Failure(Result.NOT_FOUND, f"No node {node_id!r} in {source_id!r}.")
+        return node, source_id
+
+    def _contains_node(self, request: Element) -> Element:
+        try:
+            self._find(request, "containsNode")
+            found = True
+        except _Failure:
+            found = False
+        response = _response("containsNode")
+        response.text = xsd.format_boolean(found)
+        return response
+
+    def _contains_nodes(self, request: Element) -> Element:
+        response = _response("containsNodes")
+        for ref in _children(request, "node"):
+            try:
+                self._find(ref, "containsNodes")
+                found = True
+            except _Failure:
+                found = False
+            SubElement(response, qname(NS_CONCENTRATORS, "value")).text = xsd.format_boolean(found)
+        return response
+
+    def _get_node(self, request: Element) -> Element:
+        node, source_id = self._find(request, "getNode")
+        response = _response("getNode", attrs=_node_attrs(node, source_id))
+        self._fill_node(response, node, request)
+        return response
+
+    def _fill_node(self, element: Element, node: Node, request: Element) -> None:
+        if parse_bool_attr(request, "parameters", request.tag):
+            _add_parameters(element, node)
+        if parse_bool_attr(request, "messages", request.tag):
+            _add_messages(element, node)
+
+    def _node_list(self, name: str, request: Element, nodes: Iterable[tuple[Node, str]]) -> Element:
+        response = _response(name)
+        for node, source_id in nodes:
+            child = SubElement(
+                response, qname(NS_CONCENTRATORS, "node"), _node_attrs(node, source_id)
+            )
+            self._fill_node(child, node, request)
+        return response
+
+    def _get_nodes(self, request: Element) -> Element:
+        found = [self._find(ref, "getNodes") for ref in _children(request, "node")]
+        return self._node_list("getNodes", request, found)
+
+    def _get_all_nodes(self, request: Element) -> Element:
+        source_id = require(request, "sourceId", "getAllNodes")
+        wanted = {
+            (value.text or "").strip() for value in _children(request, "onlyIfDerivedFrom")
+        } - {""}
+        nodes = [
+            (node, source_id)
+            for node in self._source_nodes(source_id)
+            if not wanted or wanted & {node.kind, BASE_CLASS}
+        ]
+        return self._node_list("getAllNodes", request, nodes)
+
+    def _get_root_nodes(self, request: Element) -> Element:
+        source_id = require(request, "sourceId", "getRootNodes")
+        # Every source is flat: all its nodes are roots.
+        nodes = [(node, source_id) for node in self._source_nodes(source_id)]
+        return self._node_list("getRootNodes", request, nodes)
+
+    def _get_child_nodes(self, request: Element) -> Element:
+        self._find(request, "getChildNodes")
+        return _response("getChildNodes")  # devices have no child nodes
+
+    def _get_ancestors(self, request: Element) -> Element:
+        node, source_id = self._find(request, "getAncestors")
+        return self._node_list("getAncestors", request, [(node, source_id)])
+
+    def _get_node_inheritance(self, request: Element) -> Element:
+        self._find(request, "getNodeInheritance")
+        response = _response("getNodeInheritance")
+        classes = SubElement(response, qname(NS_CONCENTRATORS, "baseClasses"))
+        SubElement(classes, qname(NS_CONCENTRATORS, "value")).text = BASE_CLASS
+        return response
+
+    def _get_node_parameters_for_edit(self, request: Element) -> Element:
+        node, _ = self._find(request, "getNodeParametersForEdit")
+        response = _response("getNodeParametersForEdit")
+        form = SubElement(response, qname(NS_DATA_FORMS, "x"), {"type": "form"})
+        SubElement(form, qname(NS_DATA_FORMS, "title")).text = node.name
+        SubElement(
+            form, qname(NS_DATA_FORMS, "instructions")
+        ).text = "Read-only: edit the configuration file and reload hubd to change these."
+        for key, label, value in _parameters(node):
+            field = SubElement(
+                form,
+                qname(NS_DATA_FORMS, "field"),
+                {"var": key, "type": "text-single", "label": label},
+            )
+            SubElement(field, qname(NS_DATA_FORMS, "value")).text = _lexical(value)
+            SubElement(field, qname(NS_XDATA_DYNAMIC, "readOnly"))
+        return response
+
+    def _get_node_commands(self, request: Element) -> Element:
+        self._find(request, "getNodeCommands")
+        return _response("getNodeCommands")  # no node commands yet
+
+
+def _response(
+    command: str, result: Result = Result.OK, attrs: dict[str, str] | None = None
+) -> Element:
+    tag = qname(NS_CONCENTRATORS, f"{command}Response")
+    return Element(tag, {"result": result.value, **(attrs or {})})
+
+
+def _failure(command: str, result: Result, text: str) -> Answer:
+    kind, condition = _CONDITIONS[result]
+    return Answer(_response(command, result), ErrorCondition(kind, condition, text))
+
+
+def _children(request: Element, name: str) -> list[Element]:
+    return request.findall(qname(NS_CONCENTRATORS, name))
+
+
+def _node_attrs(node: Node, source_id: str) -> dict[str, str]:
+    return {
+        "nodeId": node.id,
+        "displayName": node.name,
+        "nodeType": node.kind,
+        "sourceId": source_id,
+        "state": _STATE_NAMES[node.state],
+        "hasChildren": "false",
+        "isReadable": "true",
+        "isControllable": xsd.format_boolean(bool(node.spec.writable)),
+        "hasCommands": "false",
+        "lastChanged": xsd.format_datetime(node.last_changed),
+    }
+
+
+def _parameters(node: Node) -> list[tuple[str, str, object]]:
+    """The node's configuration as (id, label, value), secrets left out."""
+    params: list[tuple[str, str, object]] = [
+        ("id", "Node ID", node.id),
+        ("name", "Name", node.name),
+        ("driver", "Driver", node.kind),
+    ]
+    common = set(DriverConfig.model_fields)
+    for key, info in type(node.config).model_fields.items():
+        if key in common or any(word in key.lower() for word in _SECRET_WORDS):
+            continue
+        value = getattr(node.config, key)
+        if value is None or isinstance(value, SecretStr):
+            continue
+        label = info.description or key.replace("_", " ").capitalize()
+        params.append((key, label, value))
+    return params
+
+
+def _add_parameters(element: Element, node: Node) -> None:
+    for key, label, value in _parameters(node):
+        tag, text = _typed(value)
+        SubElement(element, qname(NS_CONCENTRATORS, tag), {"id": key, "name": label, "value": text})
+
+
+def _typed(value: object) -> tuple[str, str]:
+    if isinstance(value, bool):
+        return "boolean", xsd.format_boolean(value)
+    if isinstance(value, int):
+        return ("int" if -(2**31) <= value < 2**31 else "long"), str(value)
+    if isinstance(value, float):
+        return "double", repr(value)
+    if isinstance(value, datetime):
+        return "dateTime", xsd.format_datetime(value)
+    return "string", _lexical(value)
+
+
+def _lexical(value: object) -> str:
+    if isinstance(value, bool):
+        return xsd.format_boolean(value)
+    if isinstance(value, dict | list | tuple):
+        return _flatten(value)
+    return str(value)
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_flatten(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_flatten(v) for v in value)
+    if hasattr(value, "model_dump"):
+        return _flatten(value.model_dump(exclude_none=True))
+    return str(value)
+
+
+def _add_messages(element: Element, node: Node) -> None:
+    if node.state_message:
+        kind = "Error" if node.state in (NodeState.OFFLINE, NodeState.ERROR) else "Information"
+        message = SubElement(
+            element,
+            qname(NS_CONCENTRATORS, "message"),
+            {"timestamp": xsd.format_datetime(node.last_changed), "type": kind},
+        )
+        message.text = node.state_message

@@ -1,0 +1,179 @@
+"""XEP-0325 control: ``set`` (in an IQ or a message) and ``getForm``.
+
+Every parameter is validated against every named node before anything is
+done (the XEP's rule for multi-node sets); only then are the writes carried
+out, in document order, through the hub (which serialises writes per node
+and audits them).  A ``set`` in a message gets no answer, as the XEP says.
+
+Addressing: hubd is a concentrator, so a ``set`` names its node(s).  Clients
+that cannot (Smack's IoT package addresses a single Thing) may qualify the
+parameter instead, ``porch-light.state``, or use a bare name that exactly one
+node has as a writable field.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slixmpp import ClientXMPP
+from slixmpp.xmlstream.handler import CoroutineCallback
+
+from hubd.access import AccessPolicy, Role
+from hubd.errors import (
+    BadRequest,
+    ControlError,
+    ControlNotSupported,
+    DriverUnavailable,
+    HubdError,
+    NodeNotFound,
+    UnknownParameter,
+)
+from hubd.hub import Hub
+from hubd.model import FieldSpec, FieldType, Value
+from hubd.xmpp.control_xml import (
+    NS_CONTROL,
+    ControlRequest,
+    build_control_form,
+    build_param_error,
+    build_set_response,
+    parse_get_form,
+    parse_set,
+)
+from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.sensordata_xml import NodeRef
+from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
+
+_LOGGER = logging.getLogger(__name__)
+
+FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
+
+Write = tuple[str, str, Value]  # node id, field, validated value
+
+
+class ControlService:
+    """Carries out XEP-0325 control requests on the hub's nodes."""
+
+    def __init__(self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy) -> None:
+        self.xmpp = xmpp
+        self.hub = hub
+        self.access = access
+        xmpp.register_handler(
+            CoroutineCallback(
+                "iot control iq",
+                PayloadMatcher("iq", NS_CONTROL, ("set", "getForm"), ("get", "set")),
+                self._on_iq,
+            )
+        )
+        xmpp.register_handler(
+            CoroutineCallback(
+                "iot control message",
+                PayloadMatcher("message", NS_CONTROL, ("set",)),
+                self._on_message,
+            )
+        )
+        xmpp.plugin["xep_0030"].add_feature(NS_CONTROL)
+
+    async def _on_iq(self, iq: Any) -> None:
+        requester = str(iq["from"])
+        element = payload(iq, "{" + NS_CONTROL + "}")
+        assert element is not None
+        if not self.access.allows(requester, Role.CONTROLLER):
+            send_error(iq, FORBIDDEN)
+            return
+        try:
+            if element.tag.endswith("}getForm"):
+                send_result(iq, self._form(parse_get_form(element)))
+                return
+            writes = self.validate(parse_set(element))
+            await self.execute(writes, requester)
+        except ControlError as err:
+            inside = [build_param_error(err.field, str(err))] if err.field else []
+            send_error(iq, condition_for(err), inside=inside)
+        except HubdError as err:
+            send_error(iq, condition_for(err))
+        else:
+            send_result(iq, build_set_response())
+
+    async def _on_message(self, message: Any) -> None:
+        requester = str(message["from"])
+        if not self.access.allows(requester, Role.CONTROLLER):
+            _LOGGER.info("ignored a control message from %s (not a controller)", requester)
+            return
+        element = payload(message, "{" + NS_CONTROL + "}")
+        assert element is not None
+        try:
+            await self.execute(self.validate(parse_set(element)), requester)
+        except HubdError as err:
+            # No answer goes back for a set in a message; the audit log has it.
+            _LOGGER.info("control message from %s not carried out: %s", requester, err)
+
+    def validate(self, request: ControlRequest) -> list[Write]:
+        """Check every parameter against every node; return the writes, or raise."""
+        if not request.parameters:
+            raise BadRequest("the set names no parameter")
+        targets = self._targets(request)
+        writes: list[Write] = []
+        for node_id, name, raw in targets:
+            value = self.hub.validate(node_id, name, raw)
+            node = self.hub.node(node_id)
+            if not node.online:
+                raise DriverUnavailable(node.state_message or f"{node_id} is {node.state.value}")
+            writes.append((node_id, name, value))
+        return writes
+
+    def _targets(self, request: ControlRequest) -> list[tuple[str, str, str]]:
+        if request.nodes:
+            node_ids = _known(self.hub, request.nodes)
+            return [(n, name, raw) for n in node_ids for name, raw in request.parameters]
+        return [(*self._locate(name), raw) for name, raw in request.parameters]
+
+    def _locate(self, name: str) -> tuple[str, str]:
+        """Find the node of an unaddressed parameter (``node.field`` or a unique field)."""
+        for sep in (".", "/"):
+            node_id, found, field = name.partition(sep)
+            if found and node_id in self.hub.nodes:
+                return node_id, field
+        owners = [n.id for n in self.hub.nodes.values() if (s := n.spec.get(name)) and s.writable]
+        if len(owners) == 1:
+            return owners[0], name
+        if not owners:
+            raise UnknownParameter(f"no node has a writable {name!r}", field=name)
+        raise BadRequest(
+            f"{name!r} is a parameter of {', '.join(owners)}: name the node with "
+            f"<node nodeId='...'/> or write the parameter as NODE.{name}"
+        )
+
+    async def execute(self, writes: Sequence[Write], actor: str) -> None:
+        """Carry out validated writes in order."""
+        for node_id, name, value in writes:
+            await self.hub.write(node_id, name, value, actor=actor)
+
+    def _form(self, refs: Sequence[NodeRef]) -> Any:
+        node_ids = _known(self.hub, refs) if refs else list(self.hub.nodes)
+        if not node_ids:
+            raise NodeNotFound("the hub has no nodes")
+        nodes = [self.hub.node(n) for n in node_ids]
+        common = _common_parameters([n.spec.writable for n in nodes])
+        if not common:
+            if len(nodes) == 1:
+                raise ControlNotSupported(f"{nodes[0].id} has no control parameters")
+            raise ControlNotSupported("Cannot merge control forms from different nodes.")
+        title = nodes[0].name if len(nodes) == 1 else f"{len(nodes)} devices"
+        current = nodes[0].cache if len(nodes) == 1 else {}
+        return build_control_form(title, common, current)
+
+
+def _known(hub: Hub, refs: Sequence[NodeRef]) -> list[str]:
+    unknown = sorted({ref.node_id for ref in refs} - set(hub.nodes))
+    if unknown:
+        raise NodeNotFound(", ".join(unknown))
+    return list(dict.fromkeys(ref.node_id for ref in refs))
+
+
+def _common_parameters(per_node: Sequence[Sequence[FieldSpec]]) -> list[FieldSpec]:
+    """Parameters every node has, with the same type (the first node's order)."""
+    first, *others = per_node
+    kinds: list[dict[str, FieldType]] = [{s.name: s.type for s in specs} for specs in others]
+    return [s for s in first if all(k.get(s.name) is s.type for k in kinds)]

@@ -1,0 +1,188 @@
+"""XEP-0323 readouts: ``req`` → ``accepted`` → ``fields``/``failure`` messages, the last one done.
+
+Each readout runs as a task this service owns (cancelled on shutdown, or by
+the requester's ``cancel``).  Nodes are read concurrently; one failing node
+becomes a ``failure`` for that node and never fails the others.  Output is
+conservative (digest §9): the last message always carries ``done='true'``,
+since slixmpp and Smack clients ignore a standalone ``<done/>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.xmlstream.handler import CoroutineCallback
+
+from hubd.access import AccessPolicy, Role
+from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
+from hubd.hub import Hub
+from hubd.model import FieldValue
+from hubd.node import Node
+from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.sensordata_xml import (
+    NS_SENSORDATA,
+    NodeReadings,
+    NodeRef,
+    ReadRequest,
+    build_accepted,
+    build_cancelled,
+    build_failure,
+    build_fields,
+    build_started,
+    parse_cancel,
+    parse_req,
+)
+from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_SCHEDULE_AHEAD = timedelta(hours=24)
+FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeResult:
+    node: Node
+    values: Sequence[FieldValue]
+    error: str | None = None
+
+
+class ReadoutService:
+    """Answers XEP-0323 read-out requests from the hub's nodes."""
+
+    def __init__(self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy) -> None:
+        self.xmpp = xmpp
+        self.hub = hub
+        self.access = access
+        self._readouts: dict[tuple[str, int], asyncio.Task[None]] = {}
+        xmpp.register_handler(
+            CoroutineCallback(
+                "iot sensordata",
+                PayloadMatcher("iq", NS_SENSORDATA, ("req", "cancel"), ("get", "set")),
+                self._on_iq,
+            )
+        )
+        xmpp.plugin["xep_0030"].add_feature(NS_SENSORDATA)
+
+    async def close(self) -> None:
+        """Cancel the readouts in flight."""
+        tasks = list(self._readouts.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_iq(self, iq: Any) -> None:
+        requester = str(iq["from"])
+        element = payload(iq, "{" + NS_SENSORDATA + "}")
+        assert element is not None  # the matcher saw it
+        if not self.access.allows(requester, Role.READER):
+            send_error(iq, FORBIDDEN)
+            return
+        try:
+            if element.tag.endswith("}cancel"):
+                self._cancel(iq, requester, parse_cancel(element))
+            else:
+                self._start(iq, requester, parse_req(element))
+        except HubdError as err:
+            send_error(iq, condition_for(err))
+
+    def _cancel(self, iq: Any, requester: str, seqnr: int) -> None:
+        task = self._readouts.get((requester, seqnr))
+        if task is None:
+            raise NodeNotFound(f"no readout {seqnr} in progress")
+        task.cancel()
+        send_result(iq, build_cancelled(seqnr))
+
+    def _start(self, iq: Any, requester: str, request: ReadRequest) -> None:
+        key = (requester, request.seqnr)
+        if key in self._readouts:
+            raise BadRequest(f"seqnr {request.seqnr} is already in use by a readout in progress")
+        nodes = self._resolve(request.nodes)
+        delay = _delay_until(request.when)
+        send_result(iq, build_accepted(request.seqnr, queued=delay > 0))
+        task = asyncio.create_task(
+            self._run(iq["from"], request, nodes, delay),
+            name=f"readout {requester} {request.seqnr}",
+        )
+        self._readouts[key] = task
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    def _finished(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
+        self._readouts.pop(key, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.error("readout %s of %s failed", key[1], key[0], exc_info=error)
+
+    def _resolve(self, refs: Sequence[NodeRef]) -> list[Node]:
+        if not refs:
+            return list(self.hub.nodes.values())
+        unknown = sorted({ref.node_id for ref in refs} - set(self.hub.nodes))
+        if unknown:
+            raise NodeNotFound(", ".join(unknown))
+        # A nodeId named twice (other sourceId/cacheType) is one node here: ids are unique.
+        return [self.hub.nodes[node_id] for node_id in dict.fromkeys(r.node_id for r in refs)]
+
+    async def _run(self, to: JID, request: ReadRequest, nodes: list[Node], delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+            send_message(self.xmpp, to, build_started(request.seqnr))
+        results = await asyncio.gather(*(self._read(node, request) for node in nodes))
+        if not results:
+            send_message(self.xmpp, to, build_fields(request.seqnr, [], done=True))
+            return
+        for index, result in enumerate(results):
+            done = index == len(results) - 1
+            ref = NodeRef(result.node.id, result.node.source)
+            element: Element
+            if result.error is not None:
+                stamp = datetime.now(UTC)
+                element = build_failure(request.seqnr, [(ref, stamp, result.error)], done=done)
+            else:
+                specs = result.node.spec
+                pairs = [(s, v) for v in result.values if (s := specs.get(v.name)) is not None]
+                element = build_fields(request.seqnr, [NodeReadings(ref, pairs)], done=done)
+            send_message(self.xmpp, to, element)
+
+    async def _read(self, node: Node, request: ReadRequest) -> _NodeResult:
+        wanted = frozenset(
+            spec.name
+            for spec in node.spec.fields
+            if request.wants(spec.categories)
+            and (not request.fields or spec.name in request.fields)
+        )
+        if not wanted:
+            return _NodeResult(node, [])
+        try:
+            values = await self.hub.read(node.id, wanted)
+        except DriverError as err:
+            return _NodeResult(node, [], str(err) or type(err).__name__)
+        values = [v for v in values if v.name in wanted and _within(v, request)]
+        return _NodeResult(node, values)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """XEP-0323 leaves zone-less times undefined; hubd reads them as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _delay_until(when: datetime | None) -> float:
+    moment = _aware(when)
+    if moment is None:
+        return 0.0
+    ahead = moment - datetime.now(UTC)
+    if ahead > MAX_SCHEDULE_AHEAD:
+        raise BadRequest("when: readouts can be scheduled at most 24 hours ahead")
+    return max(ahead.total_seconds(), 0.0)
+
+
+def _within(value: FieldValue, request: ReadRequest) -> bool:
+    start, end = _aware(request.from_), _aware(request.to)
+    return (start is None or value.timestamp >= start) and (end is None or value.timestamp <= end)
