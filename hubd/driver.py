@@ -82,6 +82,9 @@ class Driver(abc.ABC, Generic[ConfigT]):
     config_model: ClassVar[type[DriverConfig]]
     static_fields: ClassVar[tuple[FieldSpec, ...]] = ()
     """Fields every device of this kind has, for ``hubd drivers``."""
+    dynamic_fields: ClassVar[bool] = False
+    """True when values of undeclared fields may be published: the hub then adds
+    each new field to the node, its type taken from the first value (bounded)."""
     poll_interval: float | None = None
     """Seconds between reads the hub schedules; None for drivers that push."""
     read_timeout: float = 5.0

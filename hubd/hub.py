@@ -24,11 +24,15 @@ from hubd.errors import (
     ReadoutError,
     UnknownParameter,
 )
-from hubd.model import FieldValue, NodeState, Value
+from hubd.model import FieldSpec, FieldValue, NodeSpec, NodeState, Value, infer_field
 from hubd.node import Node
 
 _LOGGER = logging.getLogger(__name__)
 _AUDIT = logging.getLogger("hubd.audit")
+
+# A device whose fields come from its data (serial.lines) must not grow a node
+# without bound when it sends noise that happens to parse.
+MAX_DYNAMIC_FIELDS = 64
 
 
 class HubListener(Protocol):
@@ -75,6 +79,8 @@ class Hub:
         node = self.nodes.get(node_id)
         if node is None:
             return
+        if node.driver.dynamic_fields:
+            self._learn_fields(node, values)
         accepted = [v for v in values if node.spec.get(v.name) is not None]
         if len(accepted) != len(values):
             unknown = sorted({v.name for v in values} - {v.name for v in accepted})
@@ -85,6 +91,28 @@ class Hub:
             node.cache[value.name] = value
         for listener in tuple(self._listeners):
             listener.on_values(node, accepted)
+
+    def _learn_fields(self, node: Node, values: Sequence[FieldValue]) -> None:
+        new: list[FieldSpec] = []
+        for value in values:
+            if node.spec.get(value.name) is None and value.name not in {s.name for s in new}:
+                spec = infer_field(value.name, value.value)
+                if spec is not None:
+                    new.append(spec)
+        if not new:
+            return
+        room = MAX_DYNAMIC_FIELDS - len(node.spec.fields)
+        if room < len(new):
+            _LOGGER.warning(
+                "node %s: not adding fields %s: a node has at most %d",
+                node.id,
+                ", ".join(s.name for s in new[max(room, 0) :]),
+                MAX_DYNAMIC_FIELDS,
+            )
+            new = new[: max(room, 0)]
+        if new:
+            node.spec = NodeSpec(fields=(*node.spec.fields, *new))
+            _LOGGER.info("node %s: new field(s) %s", node.id, ", ".join(s.name for s in new))
 
     def set_state(self, node_id: str, state: NodeState, message: str | None = None) -> None:
         """Move a node to ``state``; logs and notifies once per transition."""

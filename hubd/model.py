@@ -248,6 +248,33 @@ class FieldSpec:
             )
 
 
+def infer_field(name: str, value: Value) -> FieldSpec | None:
+    """Describe a field first seen as ``value`` (for drivers whose fields come from the data).
+
+    Returns None when the name is not lower_snake: such a field cannot be public API.
+    """
+    if not FIELD_NAME.match(name):
+        return None
+    kind: FieldType
+    if isinstance(value, bool):
+        kind = FieldType.BOOLEAN
+    elif isinstance(value, int):
+        kind = FieldType.LONG
+    elif isinstance(value, Decimal):
+        kind = FieldType.NUMERIC
+    elif isinstance(value, datetime):
+        kind = FieldType.DATETIME
+    elif isinstance(value, date):
+        kind = FieldType.DATE
+    elif isinstance(value, time):
+        kind = FieldType.TIME
+    elif isinstance(value, timedelta):
+        kind = FieldType.DURATION
+    else:
+        kind = FieldType.STRING
+    return FieldSpec(name=name, type=kind)
+
+
 ONLINE_FIELD = FieldSpec(
     name="online",
     type=FieldType.BOOLEAN,

@@ -192,3 +192,33 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
     assert all(4 <= d <= 8 for d in delays[4:])
     backoff.reset()
     assert backoff.next_delay() <= 1
+
+
+class LearningDriver(FakeDriver):
+    dynamic_fields = True
+
+
+async def test_dynamic_fields_are_learned_typed_and_bounded() -> None:
+    from hubd import hub as hub_module
+    from hubd.model import FieldType
+
+    ctx, _ = make_context("lines")
+    driver = LearningDriver(DriverConfig(id="lines", driver="fake.thing"), ctx)
+    node = Node.create(driver.config, driver)
+    hub = Hub([node])
+    stamp = node.last_changed
+    hub.ingest(
+        "lines",
+        [
+            FieldValue("humidity", Decimal("40.5"), stamp),
+            FieldValue("door", True, stamp),
+            FieldValue("Bad Name", "x", stamp),
+        ],
+    )
+    assert node.spec.get("humidity").type is FieldType.NUMERIC  # type: ignore[union-attr]
+    assert node.spec.get("door").type is FieldType.BOOLEAN  # type: ignore[union-attr]
+    assert node.spec.get("Bad Name") is None
+    assert node.cache["humidity"].value == Decimal("40.5")
+    flood = [FieldValue(f"f{i}", i, stamp) for i in range(200)]
+    hub.ingest("lines", flood)
+    assert len(node.spec.fields) == hub_module.MAX_DYNAMIC_FIELDS

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from drivers.gpio.pins import open_device, shared_pin_factory
-from hubd.driver import Driver, DriverConfig
+from drivers.gpio.pins import PinConfig, close_device, open_device, shared_pin_factory
+from hubd.driver import Driver, DriverContext
 from hubd.errors import DriverUnavailable
 from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
@@ -21,31 +22,50 @@ STATE = FieldSpec(
 )
 
 
-class OutputConfig(DriverConfig):
+class OutputConfig(PinConfig):
     """Keys of a ``gpio.output`` device."""
 
-    pin: int = Field(ge=0, le=27, description="BCM pin number")
     active_high: bool = Field(default=True, description="false when the relay switches on low")
-    initial: bool = Field(default=False, description="state set at start")
+    initial: bool = Field(default=False, description="state set when the node starts")
+    safe_state: bool = Field(
+        default=False, description="state set when hubd stops, before the pin is released"
+    )
+    pulse: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="seconds: every 'on' turns itself off after this long (gates, bells)",
+    )
 
-    def claims(self) -> Iterable[str]:
-        """The pin is exclusive."""
-        return (f"gpio:{self.pin}",)
+    @model_validator(mode="after")
+    def _pulse_starts_off(self) -> Self:
+        if self.pulse is not None and self.initial:
+            raise ValueError("initial: must be false with pulse (a pulsed output rests off)")
+        return self
 
 
 class OutputDriver(Driver[OutputConfig]):
-    """A digital output: relay, LED, buzzer.
+    """A digital output: relay, LED, buzzer; ``state`` is writable.
 
-    Options: ``pin`` (BCM 0-27), ``active_high`` (default true), ``initial``
-    (state at start, default off).  Field: ``state`` (boolean, writable).
-    Pushes its state after every change.
+    Options: ``pin`` (BCM 0-27); ``active_high`` (default true; false for relay
+    boards that switch on a low pin); ``initial`` (state set when the node
+    starts, default off); ``safe_state`` (state set when hubd stops or the node
+    restarts, before the pin is released; default off); ``pulse`` (seconds:
+    each write of ``true`` turns the output on for this long, then off, for
+    gate openers and bells; a new write restarts or ends the pulse).
+
+    Field: ``state`` (boolean, writable).  Pushed after every change, including
+    the automatic off at the end of a pulse.
     """
 
     kind = "gpio.output"
     config_model = OutputConfig
     static_fields = (STATE,)
 
-    _device: Any = None
+    def __init__(self, config: OutputConfig, ctx: DriverContext) -> None:
+        super().__init__(config, ctx)
+        self._device: Any = None
+        self._pulse_end: asyncio.TimerHandle | None = None
 
     def describe(self) -> NodeSpec:
         """One writable boolean, ``state``."""
@@ -67,6 +87,9 @@ class OutputDriver(Driver[OutputConfig]):
             )
 
         self._device = await open_device(config.pin, open_pin)
+        self._publish()
+
+    def _publish(self) -> None:
         self.ctx.publish([self.ctx.value("state", bool(self._device.value))])
 
     async def read(self, fields: frozenset[str]) -> Sequence[FieldValue]:
@@ -76,17 +99,42 @@ class OutputDriver(Driver[OutputConfig]):
         return [self.ctx.value("state", bool(self._device.value))]
 
     async def write(self, field: str, value: Value) -> None:
-        """Switch on or off."""
-        if self._device is None:
+        """Switch on (for ``pulse`` seconds when configured) or off."""
+        device = self._device
+        if device is None:
             raise DriverUnavailable("not started")
+        self._cancel_pulse()
+        # A pin write is one register or ioctl: quick enough for the loop thread.
         if value:
-            self._device.on()
+            device.on()
+            if self.config.pulse is not None:
+                loop = asyncio.get_running_loop()
+                self._pulse_end = loop.call_later(self.config.pulse, self._end_pulse)
         else:
+            device.off()
+        self._publish()
+
+    def _end_pulse(self) -> None:
+        self._pulse_end = None
+        if self._device is not None:
             self._device.off()
-        self.ctx.publish([self.ctx.value("state", bool(self._device.value))])
+            self._publish()
+
+    def _cancel_pulse(self) -> None:
+        if self._pulse_end is not None:
+            self._pulse_end.cancel()
+            self._pulse_end = None
 
     async def stop(self) -> None:
-        """Release the pin."""
+        """End a pulse, set the safe state, release the pin."""
+        self._cancel_pulse()
         device, self._device = self._device, None
-        if device is not None:
-            device.close()
+        if device is None:
+            return
+        try:
+            if self.config.safe_state:
+                device.on()
+            else:
+                device.off()
+        finally:
+            close_device(device)

@@ -2,19 +2,33 @@
 
 This is the only module that touches gpiozero's pin factories: ``lgpio`` on a
 Pi, ``mock`` (gpiozero's MockFactory with PWM-capable pins) for the demo and
-the tests, so both run the same driver code as a Pi.
+the tests, so both run the same driver code as a Pi.  It also holds what the
+pin drivers share: the ``pin`` key with its claim, and opening a device off the
+event loop with its errors translated.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from hubd.driver import DriverContext
+from pydantic import Field
+
+from hubd.driver import DriverConfig, DriverContext
 from hubd.errors import DriverUnavailable
 
 RESOURCE_KEY = "gpio.pin_factory"
+
+
+class PinConfig(DriverConfig):
+    """Keys of a device on one header pin."""
+
+    pin: int = Field(ge=0, le=27, description="BCM pin number")
+
+    def claims(self) -> Iterable[str]:
+        """The pin is exclusive: two devices on one pin are a config error."""
+        return (f"gpio:{self.pin}",)
 
 
 def shared_pin_factory(ctx: DriverContext) -> Any:
@@ -70,3 +84,12 @@ async def open_device(pin: int, build: Callable[[], Any]) -> Any:
         raise
     except Exception as err:  # gpiozero's pin errors have no common base worth naming
         raise DriverUnavailable(f"GPIO{pin} cannot be opened: {type(err).__name__}: {err}") from err
+
+
+def close_device(device: Any) -> None:
+    """Detach a gpiozero device's callbacks, then release its pin."""
+    # Callbacks first: an edge racing with close() must not reach a stopped driver.
+    for name in ("when_activated", "when_deactivated"):
+        if hasattr(device, name):
+            setattr(device, name, None)
+    device.close()
