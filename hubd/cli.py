@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TextIO
 
@@ -24,8 +25,14 @@ EXIT_CONFIG = 78
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hubd`` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    plugins = {point.name: point for point in entry_points(group=COMMAND_GROUP)}
+    if arguments and arguments[0] in plugins:
+        # A driver's own command parses its own arguments (--help included).
+        command_main: Callable[[list[str]], int] = plugins[arguments[0]].load()
+        return command_main(arguments[1:])
+    parser = _parser(plugins)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 2
@@ -33,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(plugins: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubd", description="Put a house's hardware on XMPP as one IoT concentrator."
     )
@@ -48,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
     drivers = commands.add_parser("drivers", help="list installed drivers, options and fields")
     drivers.set_defaults(func=_drivers)
+    # Commands that drivers bring (e.g. ble-record), found like drivers: by entry
+    # point, so the core names none of them and imports them only when run.
+    for name, point in plugins.items():
+        commands.add_parser(name, help=f"from {point.module}; {name} --help for more")
     return parser
+
+
+COMMAND_GROUP = "hubd.commands"
 
 
 def _load(path: Path, out: TextIO) -> Config | None:

@@ -38,6 +38,7 @@ class HubdProcess:
         devices: str = DEFAULT_DEVICES,
         verbose: bool = False,
         extra_env: dict[str, str] | None = None,
+        extra_config: str = "",
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -63,7 +64,11 @@ class HubdProcess:
               pin_factory: mock
             devices:"""
         )
-        self.config_file.write_text(header + devices.rstrip() + "\n")
+        # extra_config: more top-level sections (e.g. ``ble: {replay: FILE}``).
+        extra = textwrap.dedent(extra_config).strip()
+        self.config_file.write_text(
+            header + devices.rstrip() + "\n" + (extra + "\n" if extra else "")
+        )
         self.log_file = workdir / "hubd.log"
         self.verbose = verbose
         self.extra_env = extra_env or {}
