@@ -34,6 +34,21 @@ class SecretFilter(logging.Filter):
         return not any(marker in text for marker in _SECRET_MARKERS)
 
 
+class LinkNoiseFilter(logging.Filter):
+    """Drop slixmpp's tracebacks for stanzas it could not send on a link that just died.
+
+    hubd logs the lost connection itself, once; the queued stanzas are resent
+    by stream management when the session resumes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but a NotConnectedError from slixmpp's send queue."""
+        if not record.name.startswith("slixmpp") or record.exc_info is None:
+            return True
+        error = record.exc_info[1]
+        return type(error).__name__ != "NotConnectedError"
+
+
 class JournalFormatter(logging.Formatter):
     """``<6>hubd.hub: message``: journald reads the priority from the prefix."""
 
@@ -52,6 +67,7 @@ def setup_logging(level: str = "info", *, stream: object = None) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter())
+    handler.addFilter(LinkNoiseFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
