@@ -30,6 +30,17 @@ class AccessPolicy:
     ) -> None:
         self._jids: dict[str, Role] = {}
         self._domains: dict[str, Role] = {}
+        self.update(owners, controllers, readers)
+
+    def update(
+        self,
+        owners: Iterable[str] = (),
+        controllers: Iterable[str] = (),
+        readers: Iterable[str] = (),
+    ) -> None:
+        """Replace the lists in place: every service holding this policy sees the new ones."""
+        jids: dict[str, Role] = {}
+        domains: dict[str, Role] = {}
         for role, entries in (
             (Role.READER, readers),
             (Role.CONTROLLER, controllers),
@@ -37,9 +48,11 @@ class AccessPolicy:
         ):
             for entry in entries:
                 entry = entry.lower()
-                table = self._domains if entry.startswith("*@") else self._jids
+                table = domains if entry.startswith("*@") else jids
                 key = entry[2:] if entry.startswith("*@") else entry
                 table[key] = max(role, table.get(key, Role.STRANGER))
+        # Swapped whole, on the loop thread: no request ever sees half of an update.
+        self._jids, self._domains = jids, domains
 
     def role_of(self, jid: str) -> Role:
         """Return the role of ``jid`` (full or bare; the resource is ignored)."""

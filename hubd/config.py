@@ -14,7 +14,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from hubd.driver import DriverConfig
 from hubd.errors import ConfigError, ConfigProblem
 from hubd.registry import DriverRegistry, UnknownDriver
-from hubd.settings import BleSettings, BusSettings, GpioSettings
+from hubd.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
 from hubd.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 
 DEFAULT_CONFIG = Path("/etc/hubd/config.yaml")
@@ -71,6 +71,46 @@ class AccessSettings(BaseModel):
         return tuple(v.lower() for v in values)
 
 
+# Loopback only: the metrics endpoint must never be reachable from the house's network.
+_LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+
+class MetricsSettings(BaseModel):
+    """``metrics:``: the optional Prometheus endpoint (off when the key is absent)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = Field(
+        default="127.0.0.1:9101", description="loopback HOST:PORT (127.0.0.1, [::1], localhost)"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        _split_listen(value)
+        return value
+
+    @property
+    def host(self) -> str:
+        """The address to bind (always a loopback address)."""
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        """The TCP port."""
+        return _split_listen(self.listen)[1]
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9101")
+    host = host.removeprefix("[").removesuffix("]")
+    if host not in _LOOPBACK_HOSTS:
+        raise ValueError(f"{host!r}: only a loopback address (127.0.0.1, [::1], localhost)")
+    return _LOOPBACK_HOSTS[host], int(port_text)
+
+
 class _TopLevel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,6 +120,8 @@ class _TopLevel(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     gpio: GpioSettings = GpioSettings()
     ble: BleSettings = BleSettings()
+    metrics: MetricsSettings | None = None
+    events: EventsSettings = EventsSettings()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -95,6 +137,8 @@ class Config:
     log_level: str
     bus: BusSettings
     devices: tuple[DriverConfig, ...]
+    events: EventsSettings = field(default_factory=EventsSettings)
+    metrics: MetricsSettings | None = None
 
 
 def load_config(
@@ -186,6 +230,8 @@ class _Validator:
                 ble=top.ble.model_copy(update={"replay": self.resolve(top.ble.replay)}),
             ),
             devices=tuple(devices),
+            metrics=top.metrics,
+            events=top.events,
         )
 
     def resolve(self, value: Path | None) -> Path | None:

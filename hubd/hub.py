@@ -45,17 +45,32 @@ class HubListener(Protocol):
         """``node`` changed state (online, offline, error)."""
 
 
+class TreeListener(Protocol):
+    """Something that wants to know when nodes join or leave the hub (a reload)."""
+
+    def on_node_added(self, node: Node) -> None:
+        """``node`` was added."""
+
+    def on_node_removed(self, node: Node) -> None:
+        """``node`` was removed."""
+
+
 class Hub:
     """The concentrator's node table and its routing."""
 
     def __init__(self, nodes: Iterable[Node], now: Callable[[], datetime] = utc_now) -> None:
         self.nodes: dict[str, Node] = {node.id: node for node in nodes}
         self._listeners: list[HubListener] = []
+        self._tree_listeners: list[TreeListener] = []
         self._now = now
 
     def add_listener(self, listener: HubListener) -> None:
         """Register ``listener`` for values and state changes."""
         self._listeners.append(listener)
+
+    def add_tree_listener(self, listener: TreeListener) -> None:
+        """Register ``listener`` for nodes added and removed."""
+        self._tree_listeners.append(listener)
 
     def remove_listener(self, listener: HubListener) -> None:
         """Forget ``listener``."""
@@ -68,6 +83,26 @@ class Hub:
             return self.nodes[node_id]
         except KeyError:
             raise NodeNotFound(node_id) from None
+
+    def add_node(self, node: Node) -> None:
+        """Put ``node`` in the table (a reload added it); its id must be free."""
+        if node.id in self.nodes:
+            raise ValueError(f"node {node.id} already exists")
+        self.nodes[node.id] = node
+        for listener in tuple(self._tree_listeners):
+            listener.on_node_added(node)
+
+    def remove_node(self, node_id: str) -> Node | None:
+        """Take ``node_id`` out of the table (a reload removed it); return it, if it was there.
+
+        Readouts already under way keep their reference and finish or fail on
+        their own; new requests get NodeNotFound.  The caller stops the driver.
+        """
+        node = self.nodes.pop(node_id, None)
+        if node is not None:
+            for listener in tuple(self._tree_listeners):
+                listener.on_node_removed(node)
+        return node
 
     def counts(self) -> tuple[int, int]:
         """Return (devices, devices not online)."""

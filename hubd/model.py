@@ -10,6 +10,7 @@ number of decimals a sensor reports survives all the way to the wire.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -273,6 +274,49 @@ def infer_field(name: str, value: Value) -> FieldSpec | None:
     else:
         kind = FieldType.STRING
     return FieldSpec(name=name, type=kind)
+
+
+def format_lexical(kind: FieldType, value: Value) -> str:
+    """The XML Schema lexical form of ``value`` as a field of type ``kind`` (TypeError if not)."""
+    # bool is an int subclass: settle it first so later checks need not care.
+    if isinstance(value, bool) != (kind is FieldType.BOOLEAN):
+        raise TypeError(f"a {type(value).__name__} is not a value of a {kind} field")
+    if isinstance(value, bool):
+        return xsd.format_boolean(value)
+    if kind is FieldType.NUMERIC and isinstance(value, Decimal | int):
+        return xsd.format_decimal(Decimal(value))
+    if kind in _INT_BITS and isinstance(value, int):
+        return str(value)
+    if kind in (FieldType.STRING, FieldType.ENUM) and isinstance(value, str):
+        return value
+    if kind is FieldType.DATETIME and isinstance(value, datetime):
+        return xsd.format_datetime(value)
+    if kind is FieldType.DATE and isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if kind is FieldType.TIME and isinstance(value, time):
+        text = value.isoformat()
+        # Same convention as xsd.format_datetime: UTC is written with Z.
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    if kind is FieldType.DURATION and isinstance(value, timedelta):
+        return xsd.format_duration(value)
+    raise TypeError(f"a {type(value).__name__} is not a value of a {kind} field")
+
+
+def parse_lexical(kind: FieldType, text: str) -> Value:
+    """Parse the lexical ``text`` of a value of type ``kind`` (ValueError if it is not one)."""
+    if kind in (FieldType.STRING, FieldType.ENUM):
+        return text
+    if kind in _INT_BITS:
+        return xsd.parse_int(text, bits=_INT_BITS[kind])
+    parsers: dict[FieldType, Callable[[str], Value]] = {
+        FieldType.NUMERIC: xsd.parse_decimal,
+        FieldType.BOOLEAN: xsd.parse_boolean,
+        FieldType.DATE: xsd.parse_date,
+        FieldType.TIME: xsd.parse_time,
+        FieldType.DATETIME: xsd.parse_datetime,
+        FieldType.DURATION: xsd.parse_duration,
+    }
+    return parsers[kind](text)
 
 
 ONLINE_FIELD = FieldSpec(

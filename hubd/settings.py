@@ -42,3 +42,17 @@ class BusSettings(BaseModel):
 
     gpio: GpioSettings = GpioSettings()
     ble: BleSettings = BleSettings()
+
+
+class EventsSettings(BaseModel):
+    """``events:``: how many undelivered events to keep, and how much history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue_limit: int = Field(
+        default=1000, ge=1, le=1_000_000, description="undelivered events kept per subscriber"
+    )
+    history_days: float = Field(default=7.0, gt=0, le=3650, description="days of readings kept")
+    history_interval: float = Field(
+        default=300.0, ge=0, description="seconds between stored readings of an unchanged field"
+    )

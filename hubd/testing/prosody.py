@@ -133,6 +133,7 @@ class ProsodyServer:
         modules: Iterable[str] = DEFAULT_MODULES,
         log_level: str = "info",
         port: int | None = None,
+        muc: bool = False,
     ) -> None:
         """Describe a server; nothing is created or started yet.
 
@@ -143,6 +144,7 @@ class ProsodyServer:
         :param modules: Prosody modules to enable (see :data:`DEFAULT_MODULES`).
         :param log_level: lowest level written to :attr:`log_file`.
         :param port: a fixed client port (default: a free one, moved if taken).
+        :param muc: also serve group chat (XEP-0045) on ``conference.<domain>``.
         """
         if not _DOMAIN_RE.match(domain):
             raise ProsodyError(f"invalid XMPP domain: {domain!r}")
@@ -153,6 +155,7 @@ class ProsodyServer:
         self.host = host
         self.modules: tuple[str, ...] = tuple(modules)
         self.log_level = log_level
+        self.muc_domain = f"conference.{domain}" if muc else None
         self.config_file = self.workdir / "prosody.cfg.lua"
         self.log_file = self.workdir / "prosody.log"
         self.console_file = self.workdir / "prosody.console.log"
@@ -301,6 +304,8 @@ class ProsodyServer:
             f"  ssl = {{ key = {q(str(self.key_file))}, certificate = {q(str(self.cert_file))} }}",
             "",
         ]
+        if self.muc_domain is not None:
+            lines += [f"Component {q(self.muc_domain)} {q('muc')}", ""]
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
 
     # ------------------------------------------------------------- accounts

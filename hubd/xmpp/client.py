@@ -16,11 +16,16 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 
 from hubd.access import AccessPolicy, Role
+from hubd.commands import ChatCommands
 from hubd.config import XmppSettings
+from hubd.events import EventEngine
 from hubd.hub import Hub
 from hubd.model import FieldValue
 from hubd.node import Node
+from hubd.xmpp.adhoc import AdhocService
+from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
+from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,7 +34,8 @@ DEFAULT_RESOURCE = "hubd"
 CAPS_NODE = "https://github.com/hubd/hubd"
 
 # Plugins whose features hubd really implements; disco#info lists exactly these.
-PLUGINS = ("xep_0030", "xep_0115", "xep_0198", "xep_0199")
+# xep_0004 and xep_0050 carry the ad-hoc commands (hubd/xmpp/adhoc.py).
+PLUGINS = ("xep_0030", "xep_0115", "xep_0198", "xep_0199", "xep_0004", "xep_0050")
 
 
 class HubClient:
@@ -43,6 +49,7 @@ class HubClient:
         access: AccessPolicy,
         *,
         keepalive: float = 60.0,
+        events: EventEngine | None = None,
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -66,7 +73,12 @@ class HubClient:
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
         self.xmpp = xmpp
-        self.iot = IotServices(xmpp, hub, access)
+        self.iot = IotServices(xmpp, hub, access, None if events is None else events.store)
+        self.events = None if events is None else EventService(xmpp, hub, access, events)
+        # People: chat and ad-hoc commands share one command layer and one access policy.
+        self.commands = ChatCommands(hub, access)
+        self.chat = ChatService(xmpp, self.commands, access)
+        self.adhoc = AdhocService(xmpp, self.commands, access)
         self.connection = ConnectionSupervisor(
             xmpp, host=settings.server, port=settings.port, keepalive=keepalive
         )
@@ -81,6 +93,7 @@ class HubClient:
         if self.xmpp.transport is not None and self.connection.connected.is_set():
             self.xmpp.send_presence(ptype="unavailable", pstatus="hubd is stopping")
         await self.iot.close()
+        await self.chat.close()
         await self.connection.close()
 
     def status_line(self) -> str:
@@ -117,5 +130,9 @@ class HubClient:
 
     def on_state(self, node: Node) -> None:
         """Keep the presence status line current."""
+        self.refresh_presence()
+
+    def refresh_presence(self) -> None:
+        """Send the status line again when connected (node states or the node table changed)."""
         if self.connection.connected.is_set():
             self.send_presence()

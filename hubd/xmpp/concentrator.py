@@ -70,6 +70,26 @@ _CONDITIONS: dict[Result, tuple[str, str]] = {
 }
 
 
+TREE_EVENTS = (
+    "nodeAdded",
+    "nodeUpdated",
+    "nodeStatusChanged",
+    "nodeRemoved",
+    "nodeMovedUp",
+    "nodeMovedDown",
+)
+
+
+@dataclass
+class TreeSubscription:
+    """Data-source events one client asked for (kept only while both are present)."""
+
+    source_id: str
+    events: frozenset[str]
+    parameters: bool
+    messages: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What to send back: the payload, and the error condition when it is a failure."""
@@ -116,11 +136,13 @@ class Concentrator:
             "getNodeParametersForEdit": self._get_node_parameters_for_edit,
             "getNodeCommands": self._get_node_commands,
         }
+        # subscribe/unsubscribe depend on who asks; they are answered in handle().
+        self._subscriptions: dict[str, dict[str, TreeSubscription]] = {}
 
     @property
     def capabilities(self) -> tuple[str, ...]:
         """The commands implemented, as getCapabilities lists them."""
-        return tuple(self._commands)
+        return (*self._commands, "subscribe", "unsubscribe")
 
     def handle(self, requester: str, request: Element) -> Answer:
         """Answer one request element from ``requester`` (a full or bare JID)."""
@@ -128,6 +150,15 @@ class Concentrator:
         if not self.access.allows(requester, Role.READER):
             # The same answer whatever the request: strangers learn nothing.
             return _failure(command, Result.INSUFFICIENT_PRIVILEGES, "Access denied.")
+        try:
+            if command == "subscribe":
+                return Answer(self._subscribe(requester, request))
+            if command == "unsubscribe":
+                return Answer(self._unsubscribe(requester, request))
+        except _Failure as failure:
+            return _failure(command, failure.result, failure.text)
+        except BadRequest as err:
+            return _failure(command, Result.FORM_ERROR, str(err))
         handler = self._commands.get(command)
         if handler is None:
             return _failure(command, Result.NOT_IMPLEMENTED, f"{command} is not implemented.")
@@ -137,6 +168,60 @@ class Concentrator:
             return _failure(command, failure.result, failure.text)
         except BadRequest as err:
             return _failure(command, Result.FORM_ERROR, str(err))
+
+    # --- data-source events -------------------------------------------------
+
+    def _subscribe(self, requester: str, request: Element) -> Element:
+        source_id = require(request, "sourceId", "subscribe")
+        self._source_nodes(source_id)  # NotFound for an unknown source
+        if request.get("getEventsSince") is not None:
+            # The XEP: a concentrator that cannot replay history answers NotImplemented
+            # and does not subscribe.  hubd keeps no history of its tree.
+            raise _Failure(Result.NOT_IMPLEMENTED, "No event history is kept.")
+        events = frozenset(name for name in TREE_EVENTS if _flag(request, name, default=True))
+        self._subscriptions.setdefault(requester, {})[source_id] = TreeSubscription(
+            source_id,
+            events,
+            parse_bool_attr(request, "parameters", "subscribe"),
+            parse_bool_attr(request, "messages", "subscribe"),
+        )
+        return _response("subscribe")
+
+    def _unsubscribe(self, requester: str, request: Element) -> Element:
+        source_id = require(request, "sourceId", "unsubscribe")
+        mine = self._subscriptions.get(requester, {})
+        current = mine.get(source_id)
+        if current is not None:
+            # Each event flag (default true) ends that kind of event.
+            left = frozenset(e for e in current.events if not _flag(request, e, default=True))
+            if left:
+                mine[source_id] = TreeSubscription(
+                    source_id, left, current.parameters, current.messages
+                )
+            else:
+                del mine[source_id]
+        if not mine:
+            self._subscriptions.pop(requester, None)
+        return _response("unsubscribe")  # never an error, subscribed or not
+
+    def forget(self, requester: str | None = None) -> None:
+        """Drop the subscriptions of ``requester`` (presence gone), or everyone's."""
+        if requester is None:
+            self._subscriptions.clear()
+        else:
+            self._subscriptions.pop(requester, None)
+
+    def tree_event(self, kind: str, node: Node) -> list[tuple[str, Element]]:
+        """The ``kind`` event about ``node`` for each subscriber that wants it."""
+        out = []
+        for requester, sources in self._subscriptions.items():
+            for source_id in (ROOT_SOURCE, node.source):
+                sub = sources.get(source_id)
+                if sub is None or kind not in sub.events:
+                    continue
+                out.append((requester, _tree_element(kind, node, sub)))
+                break  # one event per subscriber, however many sources match
+        return out
 
     # --- data sources -------------------------------------------------------
 
@@ -304,6 +389,32 @@ class Concentrator:
     def _get_node_commands(self, request: Element) -> Element:
         self._find(request, "getNodeCommands")
         return _response("getNodeCommands")  # no node commands yet
+
+
+def _flag(request: Element, name: str, *, default: bool) -> bool:
+    text = request.get(name)
+    if text is None:
+        return default
+    try:
+        return xsd.parse_boolean(text)
+    except ValueError:
+        raise BadRequest(f"{name}: not a boolean: {text!r}") from None
+
+
+def _tree_element(kind: str, node: Node, sub: TreeSubscription) -> Element:
+    ref = {"sourceId": sub.source_id, "nodeId": node.id}
+    if kind in ("nodeAdded", "nodeUpdated"):
+        element = Element(qname(NS_CONCENTRATORS, kind), _node_attrs(node, sub.source_id))
+        if sub.parameters:
+            _add_parameters(element, node)
+        if sub.messages:
+            _add_messages(element, node)
+        return element
+    if kind == "nodeStatusChanged":
+        element = Element(qname(NS_CONCENTRATORS, kind), {**ref, "state": _STATE_NAMES[node.state]})
+        _add_messages(element, node)
+        return element
+    return Element(qname(NS_CONCENTRATORS, kind), ref)
 
 
 def _response(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,9 @@ class ConnectionSupervisor:
         self.keepalive = keepalive
         self.backoff = backoff or Backoff(base=1.0, cap=300.0)
         self.connected = asyncio.Event()
+        # Called with the new state right after ``connected`` is set or cleared
+        # (the app's systemd status line and metrics follow it).
+        self.state_listeners: list[Callable[[bool], None]] = []
         self._waiter: asyncio.Future[_Outcome] | None = None
         self._disconnected: asyncio.Future[str] | None = None
         self._closing = False
@@ -120,9 +124,9 @@ class ConnectionSupervisor:
                     " (session resumed)" if outcome.resumed else "",
                 )
                 failing_since_logged = False
-                self.connected.set()
+                self._set_connected(True)
                 reason = await self._stay_online()
-                self.connected.clear()
+                self._set_connected(False)
                 if self._closing:
                     return
                 _LOGGER.warning("lost the connection to %s: %s; reconnecting", target, reason)
@@ -136,6 +140,14 @@ class ConnectionSupervisor:
             delay = self.backoff.next_delay()
             _LOGGER.debug("next connection attempt in %.1f s", delay)
             await asyncio.sleep(delay)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        for listener in tuple(self.state_listeners):
+            listener(connected)
 
     async def _attempt(self) -> _Outcome:
         loop = asyncio.get_running_loop()

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from slixmpp import ClientXMPP
+from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import Callback
 
 from hubd.access import AccessPolicy
 from hubd.hub import Hub
+from hubd.model import FieldValue
+from hubd.node import Node
+from hubd.store import Store
 from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
 from hubd.xmpp.control import ControlService
 from hubd.xmpp.sensordata import ReadoutService
-from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
+from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
 
 
 class IotServices:
     """Registers the IoT protocol handlers on one slixmpp client."""
 
-    def __init__(self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy) -> None:
-        self.readout = ReadoutService(xmpp, hub, access)
+    def __init__(
+        self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy, history: Store | None = None
+    ) -> None:
+        self.readout = ReadoutService(xmpp, hub, access, history)
         self.control = ControlService(xmpp, hub, access)
         self.concentrator = Concentrator(hub, access)
         xmpp.register_handler(
@@ -30,6 +36,14 @@ class IotServices:
             )
         )
         xmpp.plugin["xep_0030"].add_feature(NS_CONCENTRATORS)
+        self.xmpp = xmpp
+        hub.add_listener(self)
+        hub.add_tree_listener(self)
+        # XEP-0326 data-source subscriptions last only while both sides are present.
+        xmpp.add_event_handler(
+            "presence_unavailable", lambda p: self.concentrator.forget(str(p["from"]))
+        )
+        xmpp.add_event_handler("session_start", lambda _e: self.concentrator.forget())
 
     def _on_concentrator(self, iq: Any) -> None:
         element = payload(iq, "{" + NS_CONCENTRATORS + "}")
@@ -39,6 +53,25 @@ class IotServices:
             send_result(iq, answer.payload)
         else:
             send_error(iq, answer.error, beside=answer.payload)
+
+    def _send_tree_event(self, kind: str, node: Node) -> None:
+        for requester, element in self.concentrator.tree_event(kind, node):
+            send_message(self.xmpp, JID(requester), element)
+
+    def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
+        """Values are events' business, not the tree's."""
+
+    def on_state(self, node: Node) -> None:
+        """A node's state changed: tell data-source subscribers."""
+        self._send_tree_event("nodeStatusChanged", node)
+
+    def on_node_added(self, node: Node) -> None:
+        """A reload added a node."""
+        self._send_tree_event("nodeAdded", node)
+
+    def on_node_removed(self, node: Node) -> None:
+        """A reload removed a node."""
+        self._send_tree_event("nodeRemoved", node)
 
     async def close(self) -> None:
         """Stop the readouts in flight."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -23,10 +23,13 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from hubd.access import AccessPolicy, Role
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
 from hubd.hub import Hub
-from hubd.model import FieldValue
+from hubd.model import Category, FieldSpec, FieldValue
 from hubd.node import Node
+from hubd.store import Store
+from hubd.subscriptions import decode_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
+    HISTORICAL,
     NS_SENSORDATA,
     NodeReadings,
     NodeRef,
@@ -44,23 +47,28 @@ from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message,
 _LOGGER = logging.getLogger(__name__)
 
 MAX_SCHEDULE_AHEAD = timedelta(hours=24)
+HISTORY_LIMIT = 1000  # stored readings per node in one readout
+HISTORY_CATEGORIES = frozenset({Category.HISTORICAL_OTHER})
 FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
 
 
 @dataclass(frozen=True, slots=True)
 class _NodeResult:
     node: Node
-    values: Sequence[FieldValue]
+    values: Sequence[tuple[FieldSpec, FieldValue]]
     error: str | None = None
 
 
 class ReadoutService:
     """Answers XEP-0323 read-out requests from the hub's nodes."""
 
-    def __init__(self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy) -> None:
+    def __init__(
+        self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy, history: Store | None = None
+    ) -> None:
         self.xmpp = xmpp
         self.hub = hub
         self.access = access
+        self.history = history
         self._readouts: dict[tuple[str, int], asyncio.Task[None]] = {}
         xmpp.register_handler(
             CoroutineCallback(
@@ -144,26 +152,47 @@ class ReadoutService:
                 stamp = datetime.now(UTC)
                 element = build_failure(request.seqnr, [(ref, stamp, result.error)], done=done)
             else:
-                specs = result.node.spec
-                pairs = [(s, v) for v in result.values if (s := specs.get(v.name)) is not None]
-                element = build_fields(request.seqnr, [NodeReadings(ref, pairs)], done=done)
+                readings = [NodeReadings(ref, result.values)]
+                element = build_fields(request.seqnr, readings, done=done)
             send_message(self.xmpp, to, element)
 
     async def _read(self, node: Node, request: ReadRequest) -> _NodeResult:
-        wanted = frozenset(
-            spec.name
-            for spec in node.spec.fields
-            if request.wants(spec.categories)
-            and (not request.fields or spec.name in request.fields)
-        )
+        named = [s for s in node.spec.fields if not request.fields or s.name in request.fields]
+        wanted = frozenset(s.name for s in named if request.wants(s.categories))
+        pairs: list[tuple[FieldSpec, FieldValue]] = []
+        if request.categories & HISTORICAL and self.history is not None:
+            pairs.extend(await self._history(node, named, request))
         if not wanted:
-            return _NodeResult(node, [])
+            return _NodeResult(node, pairs)
         try:
             values = await self.hub.read(node.id, wanted)
         except DriverError as err:
-            return _NodeResult(node, [], str(err) or type(err).__name__)
-        values = [v for v in values if v.name in wanted and _within(v, request)]
-        return _NodeResult(node, values)
+            return _NodeResult(node, pairs, str(err) or type(err).__name__)
+        specs = node.spec
+        pairs.extend(
+            (spec, v)
+            for v in values
+            if v.name in wanted and _within(v, request) and (spec := specs.get(v.name))
+        )
+        return _NodeResult(node, pairs)
+
+    async def _history(
+        self, node: Node, named: Sequence[FieldSpec], request: ReadRequest
+    ) -> list[tuple[FieldSpec, FieldValue]]:
+        """Stored readings between ``from`` and ``to``, flagged historicalOther."""
+        assert self.history is not None
+        end = _aware(request.to) or datetime.now(UTC)
+        start = _aware(request.from_) or end - timedelta(days=1)
+        rows = await self.history.history(
+            node.id, [s.name for s in named], start.timestamp(), end.timestamp(), HISTORY_LIMIT
+        )
+        by_name = {s.name: replace(s, categories=HISTORY_CATEGORIES) for s in named}
+        pairs = []
+        for row in rows:
+            spec = by_name.get(row.field)
+            if spec is not None:
+                pairs.append((spec, decode_value(row.value)))
+        return pairs
 
 
 def _aware(moment: datetime | None) -> datetime | None:

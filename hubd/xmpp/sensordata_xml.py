@@ -12,17 +12,25 @@ field, and keeps decimals exactly as the driver gave them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 from xml.etree.ElementTree import Element, SubElement
 
 from hubd import xsd
 from hubd.errors import BadRequest
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, Quality, Value
+from hubd.model import (
+    Category,
+    FieldSpec,
+    FieldType,
+    FieldValue,
+    Quality,
+    Value,
+    format_lexical,
+    parse_lexical,
+)
 
 NS_SENSORDATA = "urn:xmpp:iot:sensordata"
 
@@ -178,51 +186,12 @@ def node_ref_attrs(node: NodeRef) -> dict[str, str]:
 
 def format_value(kind: FieldType, value: Value) -> str:
     """The XML Schema lexical form of ``value`` as a field of type ``kind``."""
-    # bool is an int subclass: settle it first so later checks need not care.
-    if isinstance(value, bool) != (kind is FieldType.BOOLEAN):
-        raise TypeError(f"a {type(value).__name__} is not a value of a {kind} field")
-    if isinstance(value, bool):
-        return xsd.format_boolean(value)
-    if kind is FieldType.NUMERIC and isinstance(value, Decimal | int):
-        return xsd.format_decimal(Decimal(value))
-    if kind in _INT_BITS and isinstance(value, int):
-        return str(value)
-    if kind in (FieldType.STRING, FieldType.ENUM) and isinstance(value, str):
-        return value
-    if kind is FieldType.DATETIME and isinstance(value, datetime):
-        return xsd.format_datetime(value)
-    if kind is FieldType.DATE and isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    if kind is FieldType.TIME and isinstance(value, time):
-        return _format_time(value)
-    if kind is FieldType.DURATION and isinstance(value, timedelta):
-        return xsd.format_duration(value)
-    raise TypeError(f"a {type(value).__name__} is not a value of a {kind} field")
-
-
-def _format_time(value: time) -> str:
-    text = value.isoformat()
-    # Same convention as xsd.format_datetime: UTC is written with Z.
-    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    return format_lexical(kind, value)
 
 
 def parse_value(kind: FieldType, text: str, where: str) -> Value:
     """Parse the lexical ``text`` of a value of type ``kind``, or BadRequest."""
-    if kind in (FieldType.STRING, FieldType.ENUM):
-        return text
-    parser: Callable[[str], Value]
-    parser = partial(xsd.parse_int, bits=_INT_BITS[kind]) if kind in _INT_BITS else _PARSERS[kind]
-    return convert(where, parser, text)
-
-
-_PARSERS: Mapping[FieldType, Callable[[str], Value]] = {
-    FieldType.NUMERIC: xsd.parse_decimal,
-    FieldType.BOOLEAN: xsd.parse_boolean,
-    FieldType.DATE: xsd.parse_date,
-    FieldType.TIME: xsd.parse_time,
-    FieldType.DATETIME: xsd.parse_datetime,
-    FieldType.DURATION: xsd.parse_duration,
-}
+    return convert(where, partial(parse_lexical, kind), text)
 
 
 # --- requests -----------------------------------------------------------------
@@ -245,7 +214,7 @@ def parse_req(elem: Element) -> ReadRequest:
     _check_interval(from_, to)
     return ReadRequest(
         seqnr=seqnr,
-        categories=_requested_categories(elem),
+        categories=requested_categories(elem),
         nodes=tuple(nodes),
         fields=frozenset(fields),
         from_=from_,
@@ -265,7 +234,8 @@ def _expect(elem: Element, name: str) -> None:
         raise BadRequest(f"expected <{name} xmlns='{NS_SENSORDATA}'>, got {elem.tag!r}")
 
 
-def _requested_categories(elem: Element) -> frozenset[Category]:
+def requested_categories(elem: Element) -> frozenset[Category]:
+    """The categories a request asks for (``all``, ``historical`` and each flag)."""
     if parse_bool_attr(elem, "all", "req"):
         return frozenset(Category)
     wanted = {c for c in Category if parse_bool_attr(elem, c.value, "req")}

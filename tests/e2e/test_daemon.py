@@ -20,6 +20,8 @@ EXPECTED_FEATURES = {
     "urn:xmpp:iot:sensordata",
     "urn:xmpp:iot:control",
     "urn:xmpp:iot:concentrators",
+    "urn:xmpp:iot:events",
+    "http://jabber.org/protocol/commands",
 }
 
 

@@ -163,3 +163,49 @@ async def test_all_nodes_filtered_by_base_class_and_edit_form_is_read_only() -> 
     fields = form.findall("{jabber:x:data}field")
     assert {f.get("var") for f in fields} >= {"id", "name", "driver"}
     assert all(f.find("{urn:xmpp:xdata:dynamic}readOnly") is not None for f in fields)
+
+
+async def test_data_source_subscriptions_choose_events_and_end_with_presence() -> None:
+    conc = await concentrator()
+    node = conc.hub.nodes["node2"]
+    xml = (
+        f"<subscribe xmlns='{NS_CONCENTRATORS}' sourceId='MeteringTopology' parameters='true' "
+        "messages='false' xml:lang='en' nodeAdded='true' nodeUpdated='true' "
+        "nodeStatusChanged='false' nodeRemoved='true' nodeMovedUp='false' nodeMovedDown='false'/>"
+    )
+    answer = conc.handle(OWNER, fromstring(xml))
+    assert answer.payload.tag == f"{C}subscribeResponse"
+    assert answer.payload.get("result") == "OK"
+    assert conc.tree_event("nodeStatusChanged", node) == []
+    [(who, added)] = conc.tree_event("nodeAdded", node)
+    assert who == OWNER
+    assert added.get("sourceId") == "MeteringTopology"
+    assert added.get("nodeId") == "node2"
+    assert any(p.get("id") == "driver" for p in added)  # parameters='true'
+    unsubscribe = (
+        f"<unsubscribe xmlns='{NS_CONCENTRATORS}' sourceId='MeteringTopology' "
+        "nodeAdded='true' nodeUpdated='false' nodeRemoved='false'/>"
+    )
+    conc.handle(OWNER, fromstring(unsubscribe))
+    assert conc.tree_event("nodeAdded", node) == []
+    assert len(conc.tree_event("nodeRemoved", node)) == 1
+    conc.forget(OWNER)
+    assert conc.tree_event("nodeRemoved", node) == []
+
+
+async def test_status_events_carry_state_and_message_and_history_is_not_kept() -> None:
+    conc = await concentrator()
+    conc.handle(OWNER, fromstring(f"<subscribe xmlns='{NS_CONCENTRATORS}' sourceId='serial'/>"))
+    [(_, changed)] = conc.tree_event("nodeStatusChanged", conc.hub.nodes["node2"])
+    assert changed.get("state") == "ErrorUnsigned"
+    [message] = list(changed)
+    assert message.text == "Sensor does not respond to read-out requests."
+    assert conc.tree_event("nodeStatusChanged", conc.hub.nodes["node1"]) == []  # other source
+    refused = conc.handle(
+        OWNER,
+        fromstring(
+            f"<subscribe xmlns='{NS_CONCENTRATORS}' sourceId='gpio' "
+            "getEventsSince='2013-03-19T17:58:01'/>"
+        ),
+    )
+    assert refused.payload.get("result") == "NotImplemented"

@@ -1,0 +1,422 @@
+"""The event engine: turns new values into events for subscribers, and never loses one.
+
+Flow: the hub hands every published value to :meth:`EventEngine.on_values`
+(synchronously, on the loop).  Each subscription of that node decides whether
+it fires (see ``hubd/subscriptions.py``); events go into a bounded in-memory
+queue, and the engine's own task writes them to the store's outbox (one
+commit per batch) before handing them to the delivery side (the XMPP client,
+an :class:`EventSink`).  An event leaves the outbox only when the server has
+acknowledged it (XEP-0198), so a lost link, an offline subscriber or a
+``kill -9`` keeps it for the next delivery.  A slow or absent subscriber
+never stalls a driver: ``on_values`` only appends to a queue.
+
+Readings are also kept in the store's history (a field is stored when it
+changes, or at most every ``history_interval`` when it does not) for
+historical readouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from hubd.driver import utc_now
+from hubd.hub import Hub
+from hubd.model import FieldValue
+from hubd.node import Node
+from hubd.settings import EventsSettings
+from hubd.store import HistoryRow, QueuedEvent, Store, StoredSubscription
+from hubd.subscriptions import Subscription, SubscriptionSpec, decode_value, encode_value
+
+_LOGGER = logging.getLogger(__name__)
+
+MEMORY_QUEUE_LIMIT = 10_000
+PRUNE_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Values of one node for one subscriber, under the subscription's seqnr."""
+
+    subscriber: str
+    target: str
+    node_id: str
+    seqnr: int
+    values: tuple[FieldValue, ...]
+    created: datetime
+    dropped: int = 0  # events dropped for this subscriber before this one (queue full)
+    delayed: bool = False  # it waited in the outbox: delivery says so (XEP-0203)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for the outbox."""
+        return {
+            "subscriber": self.subscriber,
+            "target": self.target,
+            "node_id": self.node_id,
+            "seqnr": self.seqnr,
+            "values": [encode_value(v) for v in self.values],
+            "created": self.created.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], dropped: int = 0) -> Event:
+        """Rebuild an outbox event."""
+        return cls(
+            subscriber=data["subscriber"],
+            target=data["target"],
+            node_id=data["node_id"],
+            seqnr=int(data["seqnr"]),
+            values=tuple(decode_value(v) for v in data["values"]),
+            created=datetime.fromisoformat(data["created"]),
+            dropped=dropped,
+        )
+
+
+class EventSink(Protocol):
+    """The delivery side (the XMPP client)."""
+
+    def can_deliver(self, subscriber: str) -> bool:
+        """True while connected and the subscriber is believed reachable."""
+
+    def deliver(self, event_id: int, event: Event) -> None:
+        """Send one event; report back through acked()/failed()."""
+
+    def end_batch(self) -> None:
+        """A batch of deliveries is complete (a good moment to ask for acks)."""
+
+
+@dataclass
+class _HistoryMark:
+    value: object
+    stored: datetime
+
+
+class EventEngine:
+    """Owns the subscriptions, their timers, the outbox and the history."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        store: Store,
+        settings: EventsSettings | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.hub = hub
+        self.store = store
+        self.settings = settings or EventsSettings()
+        self.now = now
+        self.sink: EventSink | None = None
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self._queue: deque[Event] = deque()
+        self._history: list[HistoryRow] = []
+        self._marks: dict[tuple[str, str], _HistoryMark] = {}
+        self._acked: list[int] = []
+        self._wake = asyncio.Event()
+        self._flush_requests: set[str | None] = set()
+        self._in_flight: set[int] = set()
+        self._timers: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._lost_in_memory = 0
+        self.stats = {"events": 0, "dropped": 0}
+        hub.add_listener(self)
+
+    # --- lifecycle --------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Restore subscriptions from the store (unknown nodes are dropped)."""
+        for row in await self.store.subscriptions():
+            if row.node_id not in self.hub.nodes:
+                await self.store.delete_subscription(row.subscriber, row.node_id)
+                continue
+            sub = Subscription(SubscriptionSpec.from_json(row.spec))
+            sub.load_state(row.state)
+            self.subscriptions[sub.key] = sub
+            self._schedule(sub)
+        if self.subscriptions:
+            _LOGGER.info("restored %d event subscription(s)", len(self.subscriptions))
+
+    async def run(self) -> None:
+        """Persist and deliver events until cancelled."""
+        next_prune = self.now()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._persist_and_deliver()
+                if self.now() >= next_prune:
+                    next_prune = self.now() + PRUNE_EVERY
+                    cutoff = self.now() - timedelta(days=self.settings.history_days)
+                    pruned = await self.store.prune_history(cutoff.timestamp())
+                    if pruned:
+                        _LOGGER.debug("pruned %d history rows", pruned)
+        finally:
+            for handles in self._timers.values():
+                for handle in handles:
+                    handle.cancel()
+            self._timers.clear()
+
+    def attach(self, sink: EventSink) -> None:
+        """Set the delivery side."""
+        self.sink = sink
+
+    # --- subscribe / unsubscribe -----------------------------------------------
+
+    async def subscribe(self, spec: SubscriptionSpec) -> Subscription:
+        """Add or replace the subscription of (subscriber, node); persisted before return."""
+        node = self.hub.node(spec.node_id)
+        old = self.subscriptions.pop((spec.subscriber, spec.node_id), None)
+        if old is not None:
+            self._cancel_timers(old.key)
+        sub = Subscription(spec)
+        current = [v for v in node.cache.values() if (s := node.spec.get(v.name)) and sub.wants(s)]
+        sub.seed(current)
+        self.subscriptions[sub.key] = sub
+        await self.store.save_subscription(
+            StoredSubscription(
+                spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json()
+            )
+        )
+        self._schedule(sub)
+        if spec.req and current:
+            self._emit(sub, current)
+        return sub
+
+    async def unsubscribe(self, subscriber: str, node_id: str | None = None) -> int:
+        """End one subscription (or all of a subscriber's); return how many ended."""
+        keys = [k for k in self.subscriptions if k[0] == subscriber and node_id in (None, k[1])]
+        for key in keys:
+            self._cancel_timers(key)
+            del self.subscriptions[key]
+        await self.store.delete_subscription(subscriber, node_id)
+        if not any(k[0] == subscriber for k in self.subscriptions):
+            await self.store.drop_subscriber_events(subscriber)
+        return len(keys)
+
+    def subscriptions_of(self, subscriber: str) -> list[Subscription]:
+        """The subscriptions of one subscriber (bare JID)."""
+        return [s for k, s in self.subscriptions.items() if k[0] == subscriber]
+
+    def retarget(self, subscriber: str, target: str) -> None:
+        """Deliver a subscriber's events to ``target`` (a resource that came online)."""
+        for sub in self.subscriptions_of(subscriber):
+            if sub.spec.target != target:
+                sub.spec = _with_target(sub.spec, target)
+                self._dirty.add(sub.key)
+        self.request_flush(subscriber)
+
+    # --- from the hub -----------------------------------------------------------
+
+    def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
+        """New values of ``node``: record history, evaluate its subscriptions."""
+        self._record(node, values)
+        specs = {s.name: s for s in node.spec.fields}
+        now = self.now()
+        for sub in self.subscriptions.values():
+            if sub.spec.node_id != node.id:
+                continue
+            fired = sub.triggered(values, specs)
+            if not fired:
+                continue
+            hold = sub.hold_until(now)
+            if hold is not None:
+                sub.pending.update((v.name, v) for v in fired)
+                self._arm_release(sub, hold)
+            else:
+                self._emit(sub, fired)
+
+    def on_state(self, node: Node) -> None:
+        """State changes arrive as the ``online`` field through on_values."""
+
+    # --- from the delivery side ------------------------------------------------
+
+    def request_flush(self, subscriber: str | None = None) -> None:
+        """Deliver what waits in the outbox (for one subscriber, or all)."""
+        self._flush_requests.add(subscriber)
+        self._wake.set()
+
+    def session_restarted(self) -> None:
+        """A fresh XMPP session: nothing sent before it will be acknowledged now."""
+        self._in_flight.clear()
+        self.request_flush(None)
+
+    def acked(self, event_ids: Iterable[int]) -> None:
+        """The server acknowledged these events: they may leave the outbox."""
+        ids = [i for i in event_ids if i in self._in_flight]
+        if ids:
+            self._acked.extend(ids)
+            self._wake.set()
+
+    def failed(self, event_id: int) -> None:
+        """An event bounced: keep it for the next flush."""
+        self._in_flight.discard(event_id)
+
+    # --- internals ---------------------------------------------------------------
+
+    def _emit(self, sub: Subscription, values: Sequence[FieldValue]) -> None:
+        now = self.now()
+        sub.reported(values, now)
+        self._dirty.add(sub.key)
+        self._queue.append(
+            Event(
+                subscriber=sub.spec.subscriber,
+                target=sub.spec.target,
+                node_id=sub.spec.node_id,
+                seqnr=sub.spec.seqnr,
+                values=tuple(values),
+                created=min((v.timestamp for v in values), default=now),
+            )
+        )
+        if len(self._queue) > MEMORY_QUEUE_LIMIT:
+            self._queue.popleft()
+            self._lost_in_memory += 1
+            if self._lost_in_memory == 1:
+                _LOGGER.warning("event queue full (%d): dropping the oldest", MEMORY_QUEUE_LIMIT)
+        self.stats["events"] += 1
+        self._wake.set()
+
+    def _record(self, node: Node, values: Sequence[FieldValue]) -> None:
+        interval = timedelta(seconds=self.settings.history_interval)
+        for value in values:
+            key = (node.id, value.name)
+            mark = self._marks.get(key)
+            if (
+                mark is not None
+                and mark.value == value.value
+                and value.timestamp - mark.stored < interval
+            ):
+                continue
+            self._marks[key] = _HistoryMark(value.value, value.timestamp)
+            self._history.append(
+                HistoryRow(node.id, value.name, value.timestamp.timestamp(), encode_value(value))
+            )
+        if self._history:
+            self._wake.set()
+
+    def _schedule(self, sub: Subscription) -> None:
+        if sub.spec.max_interval is not None:
+            self._arm(sub.key, sub.spec.max_interval.total_seconds(), self._heartbeat)
+
+    def _arm(
+        self, key: tuple[str, str], delay: float, callback: Callable[[tuple[str, str]], None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        handles = self._timers.setdefault(key, [])
+        handles[:] = [h for h in handles if not h.cancelled()]
+        handles.append(loop.call_later(max(delay, 0.0), callback, key))
+
+    def _arm_release(self, sub: Subscription, when: datetime) -> None:
+        if sub.release_armed:
+            return
+        sub.release_armed = True
+        self._arm(sub.key, (when - self.now()).total_seconds(), self._release)
+
+    def _release(self, key: tuple[str, str]) -> None:
+        sub = self.subscriptions.get(key)
+        if sub is None:
+            return
+        sub.release_armed = False
+        if sub.pending:
+            self._emit(sub, list(sub.pending.values()))
+
+    def _heartbeat(self, key: tuple[str, str]) -> None:
+        sub = self.subscriptions.get(key)
+        if sub is None or sub.spec.max_interval is None:
+            return
+        due = (
+            sub.last_sent or datetime.min.replace(tzinfo=self.now().tzinfo)
+        ) + sub.spec.max_interval
+        now = self.now()
+        if now >= due - timedelta(milliseconds=50):
+            node = self.hub.nodes.get(sub.spec.node_id)
+            reachable = self.sink is not None and self.sink.can_deliver(sub.spec.subscriber)
+            # Heartbeats only for a reachable subscriber: they must not pile up offline.
+            if node is not None and reachable:
+                current = [
+                    v for v in node.cache.values() if (s := node.spec.get(v.name)) and sub.wants(s)
+                ]
+                if current:
+                    self._emit(sub, current)
+            due = now + sub.spec.max_interval
+        self._arm(key, (due - now).total_seconds(), self._heartbeat)
+
+    def _cancel_timers(self, key: tuple[str, str]) -> None:
+        for handle in self._timers.pop(key, []):
+            handle.cancel()
+
+    async def _persist_and_deliver(self) -> None:
+        history, self._history = self._history, []
+        acked, self._acked = self._acked, []
+        self._in_flight.difference_update(acked)
+        dirty, self._dirty = self._dirty, set()
+        states = [
+            (key[0], key[1], sub.spec.target, sub.state_json())
+            for key in dirty
+            if (sub := self.subscriptions.get(key)) is not None
+        ]
+        events = list(self._queue)
+        self._queue.clear()
+        ids: list[int | None] = []
+        if history or acked or states or events:
+            ids = await self.store.commit_batch(
+                history=history,
+                delivered=acked,
+                states=states,
+                events=[(e.subscriber, e.to_json()) for e in events],
+                limit=self.settings.queue_limit,
+            )
+        flush, self._flush_requests = self._flush_requests, set()
+        if flush:
+            await self._flush(flush, fresh={i for i in ids if i is not None})
+        # Fresh events of subscribers the flush did not cover (a flush already
+        # sent the ones it did: _send skips what is in flight).
+        for event_id, event in zip(ids, events, strict=True):
+            if event_id is not None:  # None: dropped at once, the queue was full
+                self._send(event_id, event)
+        if self.sink is not None and (flush or events):
+            self.sink.end_batch()
+
+    async def _flush(self, subscribers: set[str | None], fresh: set[int]) -> None:
+        queued: list[QueuedEvent]
+        if None in subscribers:
+            queued = await self.store.pending()
+        else:
+            queued = [q for s in subscribers if s is not None for q in await self.store.pending(s)]
+        first_of: set[str] = set()
+        for item in queued:
+            dropped = 0
+            if item.subscriber not in first_of and self._deliverable(item.subscriber):
+                first_of.add(item.subscriber)
+                dropped = await self.store.take_dropped(item.subscriber)
+                if dropped:
+                    self.stats["dropped"] += dropped
+                    _LOGGER.warning(
+                        "%d event(s) for %s were dropped while it was away (queue limit %d)",
+                        dropped,
+                        item.subscriber,
+                        self.settings.queue_limit,
+                    )
+            event = replace(Event.from_json(item.event, dropped), delayed=item.id not in fresh)
+            sub = self.subscriptions.get((event.subscriber, event.node_id))
+            if sub is not None and sub.spec.target != event.target:
+                event = replace(event, target=sub.spec.target)
+            self._send(item.id, event)
+
+    def _deliverable(self, subscriber: str) -> bool:
+        return self.sink is not None and self.sink.can_deliver(subscriber)
+
+    def _send(self, event_id: int, event: Event) -> None:
+        if event_id in self._in_flight or self.sink is None:
+            return
+        if not self.sink.can_deliver(event.subscriber):
+            return
+        self._in_flight.add(event_id)
+        self.sink.deliver(event_id, event)
+
+
+def _with_target(spec: SubscriptionSpec, target: str) -> SubscriptionSpec:
+    return replace(spec, target=target)

@@ -1,0 +1,71 @@
+"""What a configuration reload (SIGHUP) changes: devices by id, and what needs a restart.
+
+Devices are compared by id: an id only in the new file is added, one only in
+the old file is removed, and one whose settings differ in any way is
+restarted (removed, then added), since a driver reads its settings once, at
+construction.  ``access:`` is applied live.  The rest (the XMPP account, the
+bus settings, ``state_dir``, ``log_level``, ``metrics``, ``events``) is read once at
+start: a change there is reported as needing a restart, never half-applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hubd.config import Config
+from hubd.driver import DriverConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceDiff:
+    """The devices a reload adds, removes and restarts, in the new file's order."""
+
+    added: tuple[DriverConfig, ...]
+    removed: tuple[str, ...]
+    changed: tuple[DriverConfig, ...]
+
+    @property
+    def empty(self) -> bool:
+        """True when no device changes."""
+        return not (self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """``+1 -1 ~0 devices``."""
+        return f"+{len(self.added)} -{len(self.removed)} ~{len(self.changed)} devices"
+
+
+def diff_devices(old: Config, new: Config) -> DeviceDiff:
+    """Compare the device lists of two configurations by id."""
+    before = {device.id: device for device in old.devices}
+    after = {device.id: device for device in new.devices}
+    return DeviceDiff(
+        added=tuple(d for d in new.devices if d.id not in before),
+        removed=tuple(d.id for d in old.devices if d.id not in after),
+        # Pydantic models compare by type and every field: any edit restarts the device.
+        changed=tuple(d for d in new.devices if d.id in before and before[d.id] != d),
+    )
+
+
+def access_changed(old: Config, new: Config) -> bool:
+    """True when the access lists differ."""
+    return old.access != new.access
+
+
+def needs_restart(old: Config, new: Config) -> list[str]:
+    """The top-level settings that changed but only take effect at the next start."""
+    changed: list[str] = []
+    if old.xmpp != new.xmpp or (old.password.get_secret_value() != new.password.get_secret_value()):
+        changed.append("xmpp")
+    if old.bus.gpio != new.bus.gpio:
+        changed.append("gpio")
+    if old.bus.ble != new.bus.ble:
+        changed.append("ble")
+    if old.state_dir != new.state_dir:
+        changed.append("state_dir")
+    if old.log_level != new.log_level:
+        changed.append("log_level")
+    if old.metrics != new.metrics:
+        changed.append("metrics")
+    if old.events != new.events:
+        changed.append("events")
+    return changed

@@ -1,0 +1,346 @@
+"""State that must survive a restart: subscriptions, undelivered events, history.
+
+One SQLite file under ``state_dir``, in WAL mode with ``synchronous=NORMAL``: a
+commit is in the operating system's hands when it returns, so ``kill -9`` of
+hubd loses nothing committed, and WAL never leaves a half-written database,
+whatever happens.  The disk itself is synced at every WAL checkpoint and when
+hubd stops (a power cut may lose the last moments before one, never the file):
+on an SD card, an fsync per event would cost more than the event.  sqlite3
+blocks, so every call runs on one worker thread (SQLite connections are not
+shared between threads here); the event loop only awaits the results.
+Writes are batched by the callers (one transaction per batch of values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    subscriber TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (subscriber, node_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscriber TEXT NOT NULL,
+    created REAL NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_subscriber ON outbox (subscriber, id);
+CREATE TABLE IF NOT EXISTS dropped (
+    subscriber TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    node_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_lookup ON history (node_id, field, ts);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubscription:
+    """A subscription row: who, which node, where to deliver, its spec and state (JSON)."""
+
+    subscriber: str
+    node_id: str
+    target: str
+    spec: dict[str, Any]
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """An event waiting in the outbox for delivery."""
+
+    id: int
+    subscriber: str
+    created: float
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One stored reading."""
+
+    node_id: str
+    field: str
+    ts: float
+    value: dict[str, Any]
+
+
+class Store:
+    """The SQLite state file, used from the event loop through one worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubd-store")
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        """Create or open the database (and its folder)."""
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        """Close the database and its worker thread."""
+        try:
+            await self._run(self._close)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            # Fold the WAL into the database (and sync it) before leaving.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self._db = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    # --- subscriptions --------------------------------------------------------
+
+    async def save_subscription(self, sub: StoredSubscription) -> None:
+        """Insert or replace the subscription of (subscriber, node)."""
+        row = (sub.subscriber, sub.node_id, sub.target, json.dumps(sub.spec), json.dumps(sub.state))
+        await self._run(
+            lambda: self._transaction(
+                lambda db: db.execute(
+                    "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?)", row
+                )
+            )
+        )
+
+    async def save_states(self, states: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Update (subscriber, node, target, state) of several subscriptions in one commit."""
+        if states:
+            await self._run(lambda: self._transaction(lambda db: _save_states(db, states)))
+
+    async def delete_subscription(self, subscriber: str, node_id: str | None = None) -> None:
+        """Forget one subscription, or all of a subscriber's when ``node_id`` is None."""
+
+        def work(db: sqlite3.Connection) -> None:
+            if node_id is None:
+                db.execute("DELETE FROM subscriptions WHERE subscriber = ?", (subscriber,))
+            else:
+                db.execute(
+                    "DELETE FROM subscriptions WHERE subscriber = ? AND node_id = ?",
+                    (subscriber, node_id),
+                )
+
+        await self._run(lambda: self._transaction(work))
+
+    async def subscriptions(self) -> list[StoredSubscription]:
+        """Every stored subscription."""
+
+        def work() -> list[StoredSubscription]:
+            rows = self._conn().execute("SELECT * FROM subscriptions ORDER BY rowid").fetchall()
+            return [
+                StoredSubscription(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]))
+                for r in rows
+            ]
+
+        return await self._run(work)
+
+    # --- outbox ---------------------------------------------------------------
+
+    async def enqueue(
+        self, items: Sequence[tuple[str, dict[str, Any]]], limit: int
+    ) -> list[int | None]:
+        """Add events (subscriber, event) in one commit; keep at most ``limit`` per subscriber.
+
+        Returns the new rows' ids (None for an event dropped at once).  The
+        oldest events beyond the limit are dropped and counted per subscriber
+        (see :meth:`take_dropped`).
+        """
+        return await self._run(lambda: self._transaction(lambda db: _enqueue(db, items, limit)))
+
+    async def commit_batch(
+        self,
+        *,
+        history: Sequence[HistoryRow] = (),
+        delivered: Sequence[int] = (),
+        states: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        limit: int = 1000,
+    ) -> list[int | None]:
+        """Everything the event engine gathered, in one commit; returns the new events' ids."""
+
+        def work(db: sqlite3.Connection) -> list[int | None]:
+            _record(db, history)
+            _delivered(db, delivered)
+            _save_states(db, states)
+            return _enqueue(db, events, limit) if events else []
+
+        return await self._run(lambda: self._transaction(work))
+
+    async def pending(self, subscriber: str | None = None) -> list[QueuedEvent]:
+        """Undelivered events in order (all, or one subscriber's)."""
+
+        def work() -> list[QueuedEvent]:
+            db = self._conn()
+            if subscriber is None:
+                rows = db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM outbox WHERE subscriber = ? ORDER BY id", (subscriber,)
+                ).fetchall()
+            return [QueuedEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+        return await self._run(work)
+
+    async def delivered(self, ids: Sequence[int]) -> None:
+        """Remove events the server has acknowledged."""
+        if ids:
+            await self._run(lambda: self._transaction(lambda db: _delivered(db, ids)))
+
+    async def drop_subscriber_events(self, subscriber: str) -> None:
+        """Forget a subscriber's undelivered events (it unsubscribed)."""
+        await self._run(
+            lambda: self._transaction(
+                lambda db: db.execute("DELETE FROM outbox WHERE subscriber = ?", (subscriber,))
+            )
+        )
+
+    async def take_dropped(self, subscriber: str) -> int:
+        """How many events were dropped for ``subscriber`` since last asked; resets it."""
+
+        def work(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT count FROM dropped WHERE subscriber = ?", (subscriber,)
+            ).fetchone()
+            db.execute("DELETE FROM dropped WHERE subscriber = ?", (subscriber,))
+            return int(row[0]) if row else 0
+
+        return await self._run(lambda: self._transaction(work))
+
+    # --- history --------------------------------------------------------------
+
+    async def record(self, rows: Sequence[HistoryRow]) -> None:
+        """Keep readings for historical readouts, in one commit."""
+        if rows:
+            await self._run(lambda: self._transaction(lambda db: _record(db, rows)))
+
+    async def history(
+        self, node_id: str, fields: Sequence[str], start: float, end: float, limit: int
+    ) -> list[HistoryRow]:
+        """Stored readings of a node between ``start`` and ``end`` (epoch seconds)."""
+
+        def work() -> list[HistoryRow]:
+            query = "SELECT * FROM history WHERE node_id = ? AND ts >= ? AND ts <= ?"
+            params: list[Any] = [node_id, start, end]
+            if fields:
+                query += f" AND field IN ({', '.join('?' * len(fields))})"
+                params.extend(fields)
+            query += " ORDER BY ts LIMIT ?"
+            params.append(limit)
+            rows = self._conn().execute(query, params).fetchall()
+            return [HistoryRow(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+        return await self._run(work)
+
+    async def prune_history(self, before: float) -> int:
+        """Delete readings older than ``before``; return how many."""
+        return await self._run(
+            lambda: self._transaction(
+                lambda db: db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
+            )
+        )
+
+
+def _enqueue(
+    db: sqlite3.Connection, items: Sequence[tuple[str, dict[str, Any]]], limit: int
+) -> list[int | None]:
+    """Insert events; the ids line up with ``items`` (None: dropped at once, queue full)."""
+    now = time.time()
+    ids: list[int | None] = []
+    for subscriber, event in items:
+        cursor = db.execute(
+            "INSERT INTO outbox (subscriber, created, event) VALUES (?, ?, ?)",
+            (subscriber, now, json.dumps(event)),
+        )
+        ids.append(int(cursor.lastrowid or 0))
+    dropped: set[int] = set()
+    for subscriber in {s for s, _ in items}:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE subscriber = ?", (subscriber,)
+        ).fetchone()
+        excess = count - limit
+        if excess > 0:
+            oldest = db.execute(
+                "SELECT id FROM outbox WHERE subscriber = ? ORDER BY id LIMIT ?",
+                (subscriber, excess),
+            ).fetchall()
+            dropped.update(row[0] for row in oldest)
+            db.executemany("DELETE FROM outbox WHERE id = ?", oldest)
+            db.execute(
+                "INSERT INTO dropped VALUES (?, ?) ON CONFLICT(subscriber)"
+                " DO UPDATE SET count = count + excluded.count",
+                (subscriber, excess),
+            )
+    return [None if i in dropped else i for i in ids]
+
+
+def _delivered(db: sqlite3.Connection, ids: Sequence[int]) -> None:
+    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+
+def _save_states(
+    db: sqlite3.Connection, states: Sequence[tuple[str, str, str, dict[str, Any]]]
+) -> None:
+    db.executemany(
+        "UPDATE subscriptions SET target = ?, state = ? WHERE subscriber = ? AND node_id = ?",
+        [(target, json.dumps(state), sub, node) for sub, node, target, state in states],
+    )
+
+
+def _record(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
+    db.executemany(
+        "INSERT INTO history VALUES (?, ?, ?, ?)",
+        [(r.node_id, r.field, r.ts, json.dumps(r.value)) for r in rows],
+    )

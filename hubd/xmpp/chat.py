@@ -1,0 +1,225 @@
+"""Chat for people: a ``<message>`` with a ``<body>`` is a command, the reply goes back as chat.
+
+Every XMPP client can send a chat message, so this is the interface that
+works everywhere (digest §7.1).  The words are handled by
+:class:`hubd.commands.ChatCommands`; this module is only the XMPP side:
+
+* which messages are commands: type ``chat`` or ``normal`` with a body, not
+  from the hub's own account, not an error, not a machine-interface payload
+  (XEP-0325 ``set`` in a message) and not a group-chat invitation;
+* the reply goes to the full JID that asked, in the type it was asked in;
+* a held-back message (XEP-0203 ``delay``, e.g. from offline storage) still
+  gets an answer, but a control in it that is too old is not carried out;
+* strangers get one short "Not authorised." and learn nothing else; those
+  replies are rate-limited per sender and overall, so a flood of spoofed or
+  bouncing messages cannot turn the hub into a reply cannon;
+* one sender's commands run in the order sent, each in a task this service
+  owns; a sender with too many commands in flight gets told to wait.
+
+:meth:`ChatService.send_text` sends the hub's own chat messages (events),
+with a ``delay`` stamp when what they report happened a while ago.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from xml.etree.ElementTree import Element
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher.base import MatcherBase
+
+from hubd import xsd
+from hubd.access import AccessPolicy, Role
+from hubd.commands import NOT_AUTHORISED, ChatCommands, delayed_text
+from hubd.driver import utc_now
+
+_LOGGER = logging.getLogger(__name__)
+
+NS_DELAY = "urn:xmpp:delay"
+_CLIENT_MESSAGE = "{jabber:client}message"
+_BODY = "{jabber:client}body"
+# Payloads that make a message something other than a person's command.
+_NOT_COMMANDS = (
+    "{urn:xmpp:iot:",  # machine interface: XEP-0325 set in a message, readout results
+    "{http://jabber.org/protocol/muc#user}",  # mediated group-chat invitations
+    "{jabber:x:conference}",  # direct invitations
+    "{urn:xmpp:carbons:",  # copies of our own traffic
+)
+
+#: A stranger gets at most one refusal per this many seconds...
+STRANGER_INTERVAL = 600.0
+#: ... and all strangers together at most this many per minute.
+STRANGER_BURST = 10
+#: Senders remembered for the per-stranger limit (oldest forgotten first).
+STRANGERS_REMEMBERED = 1024
+#: Commands one sender may have in flight before being told to wait.
+MAX_IN_FLIGHT = 5
+#: An event older than this when sent says so and carries a delay stamp.
+DELAYED_AFTER = timedelta(seconds=30)
+
+
+class _CommandMessages(MatcherBase):
+    """Matches a message a person may have typed as a command."""
+
+    def __init__(self) -> None:
+        super().__init__("hubd chat")
+
+    def match(self, stanza: Any) -> bool:
+        """True for chat/normal messages with a body and no machine payload."""
+        xml: Element = stanza.xml
+        if xml.tag != _CLIENT_MESSAGE or xml.get("type", "normal") not in ("chat", "normal"):
+            return False
+        body = xml.find(_BODY)
+        if body is None or not (body.text or "").strip():
+            return False
+        return not any(
+            isinstance(child.tag, str) and child.tag.startswith(_NOT_COMMANDS) for child in xml
+        )
+
+
+class StrangerGate:
+    """Decides whether a stranger gets a refusal now (per-sender and global limits)."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = STRANGER_INTERVAL,
+        burst: int = STRANGER_BURST,
+        remembered: int = STRANGERS_REMEMBERED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.remembered = remembered
+        self.clock = clock
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._recent: list[float] = []
+
+    def allow(self, bare_jid: str) -> bool:
+        """True if ``bare_jid`` may be answered now; records the answer."""
+        now = self.clock()
+        last = self._last.get(bare_jid)
+        if last is not None and now - last < self.interval:
+            return False
+        self._recent = [t for t in self._recent if now - t < 60.0]
+        if len(self._recent) >= self.burst:
+            return False
+        self._recent.append(now)
+        self._last[bare_jid] = now
+        self._last.move_to_end(bare_jid)
+        while len(self._last) > self.remembered:
+            self._last.popitem(last=False)
+        return True
+
+
+def delay_stamp(message: Any) -> datetime | None:
+    """The XEP-0203 stamp of ``message`` (when it was really sent), if it carries one."""
+    for child in message.xml:
+        if child.tag == "{" + NS_DELAY + "}delay":
+            try:
+                stamp = xsd.parse_datetime(child.get("stamp", ""))
+            except ValueError:
+                return None
+            # XEP-0203 stamps are UTC; a zone-less one is read as UTC, not local.
+            return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    return None
+
+
+class ChatService:
+    """Answers chat commands; sends the hub's own chat messages."""
+
+    def __init__(
+        self,
+        xmpp: ClientXMPP,
+        commands: ChatCommands,
+        access: AccessPolicy,
+        *,
+        ignore: Callable[[JID], bool] = lambda _jid: False,
+        gate: StrangerGate | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.xmpp = xmpp
+        self.commands = commands
+        self.access = access
+        self.ignore = ignore  # e.g. the group-chat rooms: muc.py answers those
+        self.gate = gate or StrangerGate()
+        self.now = now
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._in_flight: dict[str, int] = {}
+        xmpp.register_handler(Callback("hubd chat", _CommandMessages(), self._on_message))
+
+    async def close(self) -> None:
+        """Cancel the commands in flight."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _on_message(self, message: Any) -> None:
+        sender: JID = message["from"]
+        if sender.bare == self.xmpp.boundjid.bare or self.ignore(sender):
+            return
+        if self.access.role_of(sender.bare) < Role.READER:
+            if self.gate.allow(sender.bare):
+                _LOGGER.info("refused a chat command from %s (not in access lists)", sender)
+                message.reply(NOT_AUTHORISED).send()
+            else:
+                _LOGGER.debug("ignored a chat message from %s (refusal rate-limited)", sender)
+            return
+        key = sender.full
+        if self._in_flight.get(key, 0) >= MAX_IN_FLIGHT:
+            message.reply("Busy with your earlier commands; send this again in a moment.").send()
+            return
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        task = asyncio.create_task(self._answer(message, key), name=f"chat {key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, message: Any, key: str) -> None:
+        # One lock per sender, acquired in arrival order (asyncio.Lock is FIFO),
+        # so "set" then "read" are answered in the order they were typed.
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                line = message["body"]
+                reply = await self.commands.handle(key, line, sent_at=delay_stamp(message))
+                message.reply(reply).send()
+        except Exception:
+            _LOGGER.exception("chat command %r from %s failed", message["body"][:80], key)
+            message.reply("Something went wrong inside hubd; its log has the details.").send()
+        finally:
+            left = self._in_flight.get(key, 1) - 1
+            if left:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+                self._locks.pop(key, None)
+
+    def send_text(
+        self,
+        to: JID | str,
+        text: str,
+        *,
+        happened_at: datetime | None = None,
+        mtype: Literal["chat", "normal", "groupchat"] = "chat",
+    ) -> None:
+        """Send ``text`` to ``to``; late news says so and carries an XEP-0203 stamp."""
+        message = self.xmpp.make_message(mto=to, mtype=mtype)
+        now = self.now()
+        if happened_at is not None and now - happened_at > DELAYED_AFTER:
+            message["body"] = delayed_text(text, happened_at, now)
+            delay = Element("{" + NS_DELAY + "}delay")
+            delay.set("from", self.xmpp.boundjid.bare)
+            delay.set("stamp", xsd.format_datetime(happened_at))
+            message.xml.append(delay)
+        else:
+            message["body"] = text
+        message.send()

@@ -1,0 +1,320 @@
+"""IoT events over XMPP: ``subscribe``/``unsubscribe`` (``urn:xmpp:iot:events``) and delivery.
+
+Requests follow the ProtoXEP "IoT – Events" with the schema's attribute names
+(``changedBy``, ``changedUp``, ``changedDown``, ``currentValue``,
+``minInterval``, ``maxInterval``, ``maxAge``, ``req``; digest §2).  A request
+without ``<node/>`` subscribes to every node.  The answer is ``accepted`` in
+the sensor-data namespace, as in the draft's examples.
+
+Delivery: each event is an XEP-0323 ``<fields seqnr done='true'>`` message to
+the subscriber's full JID; an event that waited (hub offline, subscriber
+away) carries an XEP-0203 ``<delay/>`` with the reading's time.  The outbox
+entry is removed only when the server acknowledges the message (XEP-0198);
+a bounce keeps it for the subscriber's return.  The hub asks for each
+subscriber's presence so that it knows when to hold events and when to send
+them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.xmlstream.handler import Callback, CoroutineCallback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from hubd import xsd
+from hubd.access import AccessPolicy, Role
+from hubd.errors import BadRequest, HubdError, NodeNotFound
+from hubd.events import Event, EventEngine
+from hubd.hub import Hub
+from hubd.model import Category, FieldSpec, FieldType, FieldValue
+from hubd.subscriptions import FieldRule, SubscriptionSpec
+from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.sensordata_xml import (
+    NodeReadings,
+    NodeRef,
+    build_accepted,
+    build_fields,
+    convert,
+    local_name,
+    parse_bool_attr,
+    parse_node_ref,
+    parse_seqnr,
+    qname,
+    requested_categories,
+    require,
+)
+from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
+
+_LOGGER = logging.getLogger(__name__)
+
+NS_EVENTS = "urn:xmpp:iot:events"
+NS_DELAY = "urn:xmpp:delay"
+EVENT_ID_PREFIX = "hubd-ev-"
+DELAYED_AFTER = timedelta(seconds=2)
+FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
+DROPPED = FieldSpec(
+    name="dropped_events",
+    type=FieldType.LONG,
+    categories=frozenset({Category.STATUS}),
+    description="events dropped while the subscriber was away (queue limit)",
+)
+
+
+def parse_subscribe(elem: Element) -> tuple[int, tuple[NodeRef, ...], dict[str, Any]]:
+    """Parse ``<subscribe/>``: seqnr, nodes, and the keyword arguments of a spec."""
+    where = "subscribe"
+    seqnr = parse_seqnr(elem, where)
+    nodes: list[NodeRef] = []
+    rules: list[FieldRule] = []
+    for child in elem:
+        name = local_name(child, NS_EVENTS)
+        if name == "node":
+            nodes.append(parse_node_ref(child, where))
+        elif name == "field":
+            rules.append(_parse_rule(child))
+    low, high = _duration(elem, "minInterval"), _duration(elem, "maxInterval")
+    if low is not None and high is not None and low > high:
+        raise BadRequest("subscribe: minInterval is longer than maxInterval")
+    options: dict[str, Any] = {
+        "rules": tuple(rules),
+        "categories": requested_categories(elem),
+        "min_interval": low,
+        "max_interval": high,
+        "max_age": _duration(elem, "maxAge"),
+        "req": parse_bool_attr(elem, "req", where),
+    }
+    return seqnr, tuple(nodes), options
+
+
+def _parse_rule(elem: Element) -> FieldRule:
+    where = "subscribe: field"
+    name = require(elem, "name", where)
+
+    def amount(attr: str) -> Decimal | None:
+        text = elem.get(attr)
+        if text is None:
+            return None
+        value = convert(f"{where} {name}: {attr}", xsd.parse_decimal, text)
+        if value <= 0:
+            raise BadRequest(f"{where} {name}: {attr} must be positive")
+        return value
+
+    by = amount("changedBy")
+    up, down = (by, by) if by is not None else (amount("changedUp"), amount("changedDown"))
+    current = elem.get("currentValue")
+    reference = (
+        None
+        if current is None
+        else convert(f"{where} {name}: currentValue", xsd.parse_decimal, current)
+    )
+    return FieldRule(name, up, down, reference)
+
+
+def _duration(elem: Element, attr: str) -> timedelta | None:
+    text = elem.get(attr)
+    if text is None:
+        return None
+    value = convert(f"subscribe: {attr}", xsd.parse_duration, text)
+    if value <= timedelta(0):
+        raise BadRequest(f"subscribe: {attr} must be positive")
+    return value
+
+
+class EventService:
+    """Subscriptions by XMPP, and the delivery side of the event engine."""
+
+    def __init__(
+        self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy, engine: EventEngine
+    ) -> None:
+        self.xmpp = xmpp
+        self.hub = hub
+        self.access = access
+        self.engine = engine
+        self.connected = False
+        self._present: dict[str, set[str]] = {}  # bare JID -> available full JIDs
+        engine.attach(self)
+        xmpp.register_handler(
+            CoroutineCallback(
+                "iot events",
+                PayloadMatcher("iq", NS_EVENTS, ("subscribe", "unsubscribe"), ("get", "set")),
+                self._on_iq,
+            )
+        )
+        xmpp.register_handler(
+            Callback("iot event bounce", MatchXPath("{jabber:client}message"), self._on_message)
+        )
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("session_resumed", self._on_session_resumed)
+        xmpp.add_event_handler("disconnected", self._on_disconnected)
+        xmpp.add_event_handler("stanza_acked", self._on_acked)
+        xmpp.add_event_handler("presence_available", self._on_available)
+        xmpp.add_event_handler("presence_unavailable", self._on_unavailable)
+        xmpp.plugin["xep_0030"].add_feature(NS_EVENTS)
+
+    # --- requests ---------------------------------------------------------------
+
+    async def _on_iq(self, iq: Any) -> None:
+        requester = iq["from"]
+        element = payload(iq, "{" + NS_EVENTS + "}")
+        assert element is not None
+        if not self.access.allows(str(requester), Role.READER):
+            send_error(iq, FORBIDDEN)
+            return
+        try:
+            if element.tag.endswith("}unsubscribe"):
+                await self._unsubscribe(requester, parse_seqnr(element, "unsubscribe"))
+                send_result(iq)
+                return
+            seqnr, refs, options = parse_subscribe(element)
+            node_ids = self._nodes(refs)
+            for node_id in node_ids:
+                spec = SubscriptionSpec(
+                    subscriber=requester.bare,
+                    target=requester.full,
+                    node_id=node_id,
+                    seqnr=seqnr,
+                    **options,
+                )
+                await self.engine.subscribe(spec)
+        except HubdError as err:
+            send_error(iq, condition_for(err))
+            return
+        send_result(iq, build_accepted(seqnr))
+        _LOGGER.info("%s subscribed to %s (seqnr %d)", requester.full, ", ".join(node_ids), seqnr)
+        self._present.setdefault(requester.bare, set()).add(requester.full)
+        self._watch_presence(requester)
+
+    def _nodes(self, refs: Sequence[NodeRef]) -> list[str]:
+        if not refs:
+            return list(self.hub.nodes)
+        unknown = sorted({r.node_id for r in refs} - set(self.hub.nodes))
+        if unknown:
+            raise NodeNotFound(", ".join(unknown))
+        return list(dict.fromkeys(r.node_id for r in refs))
+
+    async def _unsubscribe(self, requester: JID, seqnr: int) -> None:
+        # The draft answers an empty result "regardless if the subscription existed".
+        for sub in self.engine.subscriptions_of(requester.bare):
+            if sub.spec.seqnr == seqnr:
+                await self.engine.unsubscribe(requester.bare, sub.spec.node_id)
+
+    def _watch_presence(self, requester: JID) -> None:
+        """Ask for the subscriber's presence, to hold events while it is away."""
+        item = self.xmpp.client_roster[requester.bare]
+        if item["subscription"] not in ("to", "both") and not item["pending_out"]:
+            self.xmpp.send_presence(pto=requester.bare, ptype="subscribe")
+
+    # --- presence and connection -------------------------------------------------
+
+    def _on_available(self, presence: Any) -> None:
+        sender = presence["from"]
+        if sender.bare == self.xmpp.boundjid.bare:
+            return
+        self._present.setdefault(sender.bare, set()).add(sender.full)
+        subs = self.engine.subscriptions_of(sender.bare)
+        if subs:
+            if subs[0].spec.target not in self._present[sender.bare]:
+                self.engine.retarget(sender.bare, sender.full)
+            else:
+                self.engine.request_flush(sender.bare)
+
+    def _on_unavailable(self, presence: Any) -> None:
+        sender = presence["from"]
+        present = self._present.setdefault(sender.bare, set())
+        present.discard(sender.full)
+        subs = self.engine.subscriptions_of(sender.bare)
+        if subs and not present:
+            _LOGGER.debug("subscriber %s is away: holding its events", sender.bare)
+        if subs and present and subs[0].spec.target == sender.full:
+            self.engine.retarget(sender.bare, next(iter(present)))
+
+    def _on_session_start(self, _event: Any) -> None:
+        self.connected = True
+        self._present.clear()  # presence will arrive again for this session
+        self.engine.session_restarted()
+
+    def _on_session_resumed(self, _event: Any) -> None:
+        self.connected = True
+        self.engine.request_flush(None)
+
+    def _on_disconnected(self, _event: Any) -> None:
+        self.connected = False
+
+    # --- delivery ------------------------------------------------------------------
+
+    def can_deliver(self, subscriber: str) -> bool:
+        """Connected, and the subscriber has an available resource (or we cannot know)."""
+        if not self.connected:
+            return False
+        present = self._present.get(subscriber)
+        return present is None or bool(present)
+
+    def deliver(self, event_id: int, event: Event) -> None:
+        """Send one event as an XEP-0323 fields message."""
+        node = self.hub.nodes.get(event.node_id)
+        if node is None:
+            self.engine.acked([event_id])  # the node is gone: nothing to deliver
+            return
+        pairs: list[tuple[FieldSpec, FieldValue]] = [
+            (spec, value)
+            for value in event.values
+            if (spec := node.spec.get(value.name)) is not None
+        ]
+        if event.dropped:
+            stamp = datetime.now(UTC)
+            pairs.append((DROPPED, FieldValue(DROPPED.name, event.dropped, stamp)))
+        ref = NodeRef(node.id, node.source)
+        message = self.xmpp.make_message(mto=JID(event.target))
+        message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
+        message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
+        if event.delayed or datetime.now(UTC) - event.created > DELAYED_AFTER:
+            delay = SubElement(
+                message.xml,
+                qname(NS_DELAY, "delay"),
+                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(event.created)},
+            )
+            delay.text = "Stored while the subscriber or the hub was offline"
+        message.send()
+        if not self._acks_expected():
+            self.engine.acked([event_id])
+
+    def end_batch(self) -> None:
+        """Ask the server to acknowledge what was just sent."""
+        if self._acks_expected() and self.xmpp.transport is not None:
+            stream_management: Any = self.xmpp.plugin["xep_0198"]
+            stream_management.request_ack()
+
+    def _acks_expected(self) -> bool:
+        return bool(self.xmpp.plugin["xep_0198"].enabled_out)
+
+    def _on_acked(self, stanza: Any) -> None:
+        event_id = _event_id(stanza)
+        if event_id is not None:
+            self.engine.acked([event_id])
+
+    def _on_message(self, message: Any) -> None:
+        if message["type"] != "error":
+            return
+        event_id = _event_id(message)
+        if event_id is not None:
+            sender = message["from"]
+            _LOGGER.info("event %d bounced from %s: held for later", event_id, sender)
+            self._present.setdefault(sender.bare, set()).discard(sender.full)
+            self.engine.failed(event_id)
+
+
+def _event_id(stanza: Any) -> int | None:
+    stanza_id = str(stanza["id"] or "")
+    if not stanza_id.startswith(EVENT_ID_PREFIX):
+        return None
+    try:
+        return int(stanza_id.removeprefix(EVENT_ID_PREFIX))
+    except ValueError:
+        return None
