@@ -158,12 +158,16 @@ async def run(args: argparse.Namespace, server: ProsodyServer, work: Path) -> No
         sender = Client(f"{server.jid('sender')}/bench", "pass", server.ca_file)
         await sender.start(server)
         hub = f"{server.jid('hub')}/hubd"
-        for index, client in enumerate(clients):
+
+        async def subscribe(index: int, client: Client) -> None:
             iq = client.make_iq_get(ito=slixmpp.JID(hub))
             request = f"<subscribe xmlns='{EV}' seqnr='{index + 1}'><node nodeId='probe'/>"
             iq.xml.append(fromstring(request + "</subscribe>"))
             await iq.send(timeout=10)
+
+        # Latency with one subscriber, like the relay: one message per line.
         first = clients[0]
+        await subscribe(0, first)
         lat: dict[str, list[float]] = {"hubd event": [], "minimal relay": [], "raw message": []}
         for i in range(args.rounds + 20):
             key = str(i)
@@ -194,6 +198,8 @@ async def run(args: argparse.Namespace, server: ProsodyServer, work: Path) -> No
         )
         print(f"ratio hubd/raw:   median {h[0] / m[0]:.2f}x, p95 {h[1] / m[1]:.2f}x")
         # Throughput: lines at a fixed rate, every subscriber gets every event.
+        for index, client in enumerate(clients[1:], start=1):
+            await subscribe(index, client)
         for client in clients:
             client.count = 0
         total = int(args.rate * args.seconds)

@@ -1,46 +1,86 @@
-"""Who may do what: one function that every interface asks.
+"""Who may do what: one place that every interface asks.
 
 Roles come from the ``access:`` lists (bare JIDs or ``*@domain``); the
-strongest matching role wins, and everyone else is a stranger.
+strongest matching role wins, and everyone else is a stranger.  A device may
+grant more with its own ``access:`` key (``readers``, ``controllers``,
+``owners``): those roles hold for that device only.
+
+Every entry point (XEP-0323/0325/0326, events, chat, ad-hoc commands, group
+chat, presence subscriptions) does the same two things:
+
+1. :meth:`AccessPolicy.admit` once per request: the sender's rate limit, then
+   "may this sender do this kind of thing on any node at all?" (a stranger to
+   every node is refused ``forbidden`` before anything is looked up), then
+   the size of the request;
+2. :meth:`AccessPolicy.allows` with the node id for each node involved, and
+   :meth:`AccessPolicy.visible` to filter listings.  A node the requester may
+   not see is answered exactly like a node that does not exist, so nobody
+   learns which devices a house has beyond the ones they were given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
+from typing import TYPE_CHECKING, TypeVar
+from xml.etree.ElementTree import Element
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from hubd.errors import AccessDenied
+from hubd.limits import LimitSettings, RateLimiter, check_payload
+
+if TYPE_CHECKING:
+    from hubd.config import Config
+
+_ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
+
+NodeT = TypeVar("NodeT")
 
 
 class Role(IntEnum):
     """What a requester may do; each role includes the ones below it."""
 
     STRANGER = 0
-    READER = 1  # read, subscribe
+    READER = 1  # read, subscribe, browse
     CONTROLLER = 2  # + control
-    OWNER = 3  # + administer
+    OWNER = 3  # + administer (see the README's SECURITY section)
 
 
-class AccessPolicy:
-    """Maps a requester's JID to its role."""
+def check_entries(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate access-list entries (bare JIDs or ``*@domain``); return them lowercased."""
+    for value in values:
+        if not _ENTRY.match(value):
+            raise ValueError(f"{value!r}: use a bare JID (user@domain) or *@domain")
+    return tuple(v.lower() for v in values)
+
+
+class DeviceAccess(BaseModel):
+    """A device's own ``access:``: roles granted on this device only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owners: tuple[str, ...] = ()
+    controllers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
+
+    @field_validator("owners", "controllers", "readers")
+    @classmethod
+    def _check_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return check_entries(values)
+
+
+class _Grants:
+    """One set of lists, compiled: bare JID -> role, domain -> role."""
+
+    __slots__ = ("domains", "jids")
 
     def __init__(
-        self,
-        owners: Iterable[str] = (),
-        controllers: Iterable[str] = (),
-        readers: Iterable[str] = (),
+        self, owners: Iterable[str], controllers: Iterable[str], readers: Iterable[str]
     ) -> None:
-        self._jids: dict[str, Role] = {}
-        self._domains: dict[str, Role] = {}
-        self.update(owners, controllers, readers)
-
-    def update(
-        self,
-        owners: Iterable[str] = (),
-        controllers: Iterable[str] = (),
-        readers: Iterable[str] = (),
-    ) -> None:
-        """Replace the lists in place: every service holding this policy sees the new ones."""
-        jids: dict[str, Role] = {}
-        domains: dict[str, Role] = {}
+        self.jids: dict[str, Role] = {}
+        self.domains: dict[str, Role] = {}
         for role, entries in (
             (Role.READER, readers),
             (Role.CONTROLLER, controllers),
@@ -48,20 +88,133 @@ class AccessPolicy:
         ):
             for entry in entries:
                 entry = entry.lower()
-                table = domains if entry.startswith("*@") else jids
+                table = self.domains if entry.startswith("*@") else self.jids
                 key = entry[2:] if entry.startswith("*@") else entry
                 table[key] = max(role, table.get(key, Role.STRANGER))
+
+    def role(self, bare: str, domain: str) -> Role:
+        return max(self.jids.get(bare, Role.STRANGER), self.domains.get(domain, Role.STRANGER))
+
+
+def _bare(jid: str) -> tuple[str, str] | None:
+    """(bare JID, domain), lowercased; None for servers and components (never principals)."""
+    bare = jid.split("/", 1)[0].lower()
+    if "@" not in bare:
+        return None
+    return bare, bare.rsplit("@", 1)[1]
+
+
+class AccessPolicy:
+    """Maps a requester's JID to its role, hub-wide and per device; carries the abuse limits."""
+
+    def __init__(
+        self,
+        owners: Iterable[str] = (),
+        controllers: Iterable[str] = (),
+        readers: Iterable[str] = (),
+        *,
+        devices: Mapping[str, DeviceAccess] | None = None,
+        limits: LimitSettings | None = None,
+    ) -> None:
+        self._global = _Grants((), (), ())
+        self._devices: dict[str, _Grants] = {}
+        self.limits = limits or LimitSettings()
+        #: One limiter for every entry point: a sender's requests count together.
+        self.limiter = RateLimiter(self.limits)
+        self.update(owners, controllers, readers, devices=devices)
+
+    @classmethod
+    def from_config(cls, config: Config) -> AccessPolicy:
+        """The policy of a validated configuration (its lists, devices' grants and limits)."""
+        policy = cls()
+        policy.apply(config)
+        return policy
+
+    def apply(self, config: Config) -> None:
+        """Take the lists, per-device grants and limits of ``config`` (start and reload)."""
+        self.update(
+            config.access.owners,
+            config.access.controllers,
+            config.access.readers,
+            devices={d.id: d.access for d in config.devices if d.access is not None},
+        )
+        self.limits = config.limits
+        self.limiter.settings = config.limits
+
+    def update(
+        self,
+        owners: Iterable[str] = (),
+        controllers: Iterable[str] = (),
+        readers: Iterable[str] = (),
+        *,
+        devices: Mapping[str, DeviceAccess] | None = None,
+    ) -> None:
+        """Replace the lists in place: every service holding this policy sees the new ones."""
+        compiled = _Grants(owners, controllers, readers)
+        per_device = {
+            node_id: _Grants(grant.owners, grant.controllers, grant.readers)
+            for node_id, grant in (devices or {}).items()
+        }
         # Swapped whole, on the loop thread: no request ever sees half of an update.
-        self._jids, self._domains = jids, domains
+        self._global, self._devices = compiled, per_device
+
+    # --- roles ---------------------------------------------------------------------
 
     def role_of(self, jid: str) -> Role:
-        """Return the role of ``jid`` (full or bare; the resource is ignored)."""
-        bare = jid.split("/", 1)[0].lower()
-        if "@" not in bare:
-            return Role.STRANGER  # servers and components are never principals
-        domain = bare.rsplit("@", 1)[1]
-        return max(self._jids.get(bare, Role.STRANGER), self._domains.get(domain, Role.STRANGER))
+        """The hub-wide role of ``jid`` (full or bare; the resource is ignored)."""
+        key = _bare(jid)
+        return Role.STRANGER if key is None else self._global.role(*key)
 
-    def allows(self, jid: str, needed: Role) -> bool:
-        """True when ``jid`` holds at least the ``needed`` role."""
-        return needed > Role.STRANGER and self.role_of(jid) >= needed
+    def role_for(self, jid: str, node_id: str) -> Role:
+        """The role of ``jid`` on one node: hub-wide, or more if the device grants it."""
+        key = _bare(jid)
+        if key is None:
+            return Role.STRANGER
+        role = self._global.role(*key)
+        grants = self._devices.get(node_id)
+        return role if grants is None else max(role, grants.role(*key))
+
+    def best_role(self, jid: str) -> Role:
+        """The strongest role ``jid`` holds anywhere (hub-wide or on some device)."""
+        key = _bare(jid)
+        if key is None:
+            return Role.STRANGER
+        best = self._global.role(*key)
+        for grants in self._devices.values():
+            best = max(best, grants.role(*key))
+        return best
+
+    def allows(self, jid: str, needed: Role, node_id: str | None = None) -> bool:
+        """True when ``jid`` holds at least ``needed``: on ``node_id``, or hub-wide when None."""
+        if needed <= Role.STRANGER:
+            return False
+        role = self.role_of(jid) if node_id is None else self.role_for(jid, node_id)
+        return role >= needed
+
+    def allows_any(self, jid: str, needed: Role) -> bool:
+        """True when ``jid`` holds ``needed`` hub-wide or on at least one device."""
+        return needed > Role.STRANGER and self.best_role(jid) >= needed
+
+    def visible(
+        self, jid: str, nodes: Mapping[str, NodeT], needed: Role = Role.READER
+    ) -> list[NodeT]:
+        """The nodes (id -> node, in order) on which ``jid`` holds ``needed``."""
+        if self.allows(jid, needed):
+            return list(nodes.values())  # hub-wide: every node, no per-node lookups
+        return [node for node_id, node in nodes.items() if self.allows(jid, needed, node_id)]
+
+    # --- the entry check -------------------------------------------------------------
+
+    def admit(self, jid: str, needed: Role, payload: Element | None = None) -> None:
+        """The check every request passes first; raises when it may go no further.
+
+        In this order: the sender's rate (:class:`~hubd.limits.RateLimited`),
+        then ``needed`` on some node (:class:`~hubd.errors.AccessDenied`, the
+        same for every stranger whatever it asked), then the request's size
+        (:class:`~hubd.limits.PolicyViolation`).
+        """
+        self.limiter.check(jid)
+        if not self.allows_any(jid, needed):
+            raise AccessDenied("Access denied.")
+        if payload is not None:
+            check_payload(payload, self.limits)

@@ -66,9 +66,7 @@ class App:
         self.registry = registry or DriverRegistry()
         self.resources = SharedResources()
         self.hub = Hub(())
-        self.access = AccessPolicy(
-            config.access.owners, config.access.controllers, config.access.readers
-        )
+        self.access = AccessPolicy.from_config(config)
         # Bus settings are read once: drivers added by a reload share the running backends.
         self._bus = config.bus
         self.supervisors: dict[str, NodeSupervisor] = {}
@@ -168,6 +166,7 @@ class App:
             self.hub,
             self.access,
             events=self.events,
+            rooms=self.config.rooms,
         )
         self.client = client
         client.connection.state_listeners.append(lambda _connected: self._update_status())
@@ -389,7 +388,7 @@ class App:
                     _LOGGER.exception("reload: cannot add device %s: %s", device.id, err)
                     failed.add(device.id)
         if access_changed(old, new):
-            self.access.update(new.access.owners, new.access.controllers, new.access.readers)
+            self.access.apply(new)
             _LOGGER.info("access lists updated")
         restart = needs_restart(old, new)
         if restart:
@@ -401,6 +400,7 @@ class App:
         self.config = dataclasses.replace(
             old,
             access=new.access,
+            limits=new.limits,
             devices=tuple(d for d in new.devices if d.id not in failed),
         )
         if not diff.empty and self.client is not None:

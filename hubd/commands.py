@@ -23,6 +23,7 @@ touching the rest.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import shlex
@@ -60,6 +61,11 @@ BULLET = "- "
 SEPARATOR = " · "
 
 _SPACES = re.compile(r"[\s_-]+")
+
+# The sender of the command being handled.  Lookups and listings show only the
+# devices that sender may read; a context variable (each command runs in its own
+# task) saves threading the sender through every helper.
+_VIEWER: contextvars.ContextVar[str | None] = contextvars.ContextVar("viewer", default=None)
 
 
 class CommandError(Exception):
@@ -337,7 +343,16 @@ class ChatCommands:
 
     async def handle(self, sender: str, line: str, *, sent_at: datetime | None = None) -> str:
         """Run one line typed by ``sender`` (a full JID) and return the reply."""
-        role = self.access.role_of(sender)
+        token = _VIEWER.set(sender)
+        try:
+            return await self._handle(sender, line, sent_at)
+        finally:
+            _VIEWER.reset(token)
+
+    async def _handle(self, sender: str, line: str, sent_at: datetime | None) -> str:
+        # The strongest role anywhere decides which commands exist for the sender;
+        # each device is then checked on its own (a device's access: may grant more).
+        role = self.access.best_role(sender)
         if role < Role.READER:
             return NOT_AUTHORISED
         words = _split(line.strip())
@@ -363,6 +378,13 @@ class ChatCommands:
             return f"No answer within {self.timeout:g} s; {word} abandoned."
         except HubdError as err:
             return f"Could not {word}: {err}"
+
+    def nodes_for(self, sender: str | None = None) -> list[Node]:
+        """The devices ``sender`` (default: the sender being answered) may read, in order."""
+        viewer = sender if sender is not None else _VIEWER.get()
+        if viewer is None:
+            return list(self.hub.nodes.values())  # no sender: an internal caller
+        return self.access.visible(viewer, self.hub.nodes)
 
     def _unknown(self, word: str, words: Sequence[str]) -> str:
         node = self._maybe_device(words)
@@ -407,7 +429,7 @@ class ChatCommands:
         key = _normal(text)
         if not key:
             return None
-        nodes = list(self.hub.nodes.values())
+        nodes = self.nodes_for()
         for node in nodes:
             if key in (_normal(node.id), _normal(node.name)):
                 return node
@@ -417,7 +439,7 @@ class ChatCommands:
     def _prefix_matches(self, key: str) -> list[Node]:
         return [
             node
-            for node in self.hub.nodes.values()
+            for node in self.nodes_for()
             if _normal(node.id).startswith(key) or _normal(node.name).startswith(key)
         ]
 
@@ -428,7 +450,7 @@ class ChatCommands:
             raise CommandError(f"'{text}' could be {names}. Type more of the name.")
 
     def _ids(self) -> str:
-        ids = list(self.hub.nodes)
+        ids = [node.id for node in self.nodes_for()]
         shown = ", ".join(ids[:8])
         return shown + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
 
@@ -459,10 +481,12 @@ class ChatCommands:
         return "\n".join(lines)
 
     def _example(self, name: str) -> str:
-        nodes = list(self.hub.nodes.values())
+        nodes = self.nodes_for()
         if name == "set":
+            viewer = _VIEWER.get()
             for node in nodes:
-                if node.spec.writable:
+                mine = viewer is None or self.access.allows(viewer, Role.CONTROLLER, node.id)
+                if node.spec.writable and mine:
                     spec = node.spec.writable[0]
                     return f"Try: set {node.id} {spec.name} {example_value(spec)}"
         if name == "read" and nodes:
@@ -470,11 +494,13 @@ class ChatCommands:
         return ""
 
     async def _list(self, call: Invocation) -> str:
-        return format_list(list(self.hub.nodes.values()))
+        return format_list(self.nodes_for(call.sender))
 
     async def _read(self, call: Invocation) -> str:
         if not call.args:
-            raise CommandError("Read which device? Try: read " + next(iter(self.hub.nodes), "NAME"))
+            raise CommandError(
+                "Read which device? Try: read " + next(iter(n.id for n in self.nodes_for()), "NAME")
+            )
         node, rest = self.resolve_device(call.args)
         fields: frozenset[str] = frozenset()
         if rest:
@@ -519,6 +545,8 @@ class ChatCommands:
         if len(call.args) < 2:
             raise CommandError("Set what? " + (self._example("set") or "Type list."))
         node, rest = self.resolve_device(call.args)
+        if not self.access.allows(call.sender, Role.CONTROLLER, node.id):
+            raise CommandError(f"You may read {node.id} but not control it.")
         spec, raw = self._field_and_value(node, rest)
         done, text = await self.write_reply(node, spec, raw, actor=call.sender)
         if not done:

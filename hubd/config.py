@@ -11,6 +11,7 @@ Every problem found is reported with file, line and key path, e.g.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,11 +21,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from hubd.access import check_entries
 from hubd.driver import DriverConfig
 from hubd.errors import ConfigError, ConfigProblem
+from hubd.limits import LimitSettings
 from hubd.registry import DriverRegistry, UnknownDriver
 from hubd.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
 from hubd.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
+
+_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("/etc/hubd/config.yaml")
 CREDENTIAL_NAME = "xmpp-password"
@@ -41,6 +46,9 @@ class XmppSettings(BaseModel):
     jid: str = Field(description="the hub's account, optionally with /resource")
     password_file: Path | None = Field(default=None, description="file holding the password")
     password_env: str | None = Field(default=None, description="environment variable instead")
+    password: SecretStr | None = Field(
+        default=None, description="discouraged: the password itself (a warning at every start)"
+    )
     server: str | None = Field(default=None, description="connect here instead of DNS SRV")
     port: int | None = Field(default=None, ge=1, le=65535)
     ca_file: Path | None = Field(default=None, description="extra trust anchor (PEM)")
@@ -65,10 +73,7 @@ class AccessSettings(BaseModel):
     @field_validator("owners", "controllers", "readers")
     @classmethod
     def _check_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        for value in values:
-            if not _ACCESS_ENTRY.match(value):
-                raise ValueError(f"{value!r}: use a bare JID (user@domain) or *@domain")
-        return tuple(v.lower() for v in values)
+        return check_entries(values)
 
 
 # Loopback only: the metrics endpoint must never be reachable from the house's network.
@@ -111,6 +116,24 @@ def _split_listen(value: str) -> tuple[str, int]:
     return _LOOPBACK_HOSTS[host], int(port_text)
 
 
+class RoomSettings(BaseModel):
+    """One entry of ``rooms:``: a group chat (XEP-0045) the hub joins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jid: str = Field(description="the room, e.g. house@conference.example.org")
+    nick: str = Field(default="hub", min_length=1, description="the hub's nickname there")
+    password: str | None = Field(default=None, description="the room's password, if it has one")
+    devices: tuple[str, ...] = Field(default=(), description="devices whose events are posted")
+
+    @field_validator("jid")
+    @classmethod
+    def _check_room(cls, value: str) -> str:
+        if not _ACCESS_ENTRY.match(value) or value.startswith("*@"):
+            raise ValueError("must be a room's bare JID, like house@conference.example.org")
+        return value.lower()
+
+
 class _TopLevel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -122,6 +145,8 @@ class _TopLevel(BaseModel):
     ble: BleSettings = BleSettings()
     metrics: MetricsSettings | None = None
     events: EventsSettings = EventsSettings()
+    rooms: tuple[RoomSettings, ...] = ()
+    limits: LimitSettings = LimitSettings()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -139,6 +164,8 @@ class Config:
     devices: tuple[DriverConfig, ...]
     events: EventsSettings = field(default_factory=EventsSettings)
     metrics: MetricsSettings | None = None
+    rooms: tuple[RoomSettings, ...] = ()
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 def load_config(
@@ -211,6 +238,7 @@ class _Validator:
         password = SecretStr("")
         if top is not None:
             password = self.resolve_password(top.xmpp)
+            self.check_rooms(top.rooms, {d.id for d in devices})
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -232,7 +260,19 @@ class _Validator:
             devices=tuple(devices),
             metrics=top.metrics,
             events=top.events,
+            rooms=top.rooms,
+            limits=top.limits,
         )
+
+    def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
+        """Every device a room names must exist (a typo would post nothing, silently)."""
+        for index, room in enumerate(rooms):
+            for position, device in enumerate(room.devices):
+                if device not in device_ids:
+                    self.problem(
+                        ("rooms", index, "devices", position),
+                        f"no device {device!r}" + _suggest(device, sorted(device_ids)),
+                    )
 
     def resolve(self, value: Path | None) -> Path | None:
         return None if value is None else self.base / value.expanduser()
@@ -296,9 +336,25 @@ class _Validator:
         return f" (installed: {', '.join(kinds)})" if kinds else " (no drivers installed)"
 
     def resolve_password(self, xmpp: XmppSettings) -> SecretStr:
-        if xmpp.password_file is not None and xmpp.password_env is not None:
-            self.problem(("xmpp", "password_env"), "set password_file or password_env, not both")
+        given = [
+            key
+            for key in ("password_file", "password_env", "password")
+            if getattr(xmpp, key) is not None
+        ]
+        if len(given) > 1:
+            self.problem(("xmpp", given[1]), f"set only one of {' or '.join(given)}")
             return SecretStr("")
+        if xmpp.password is not None:
+            # Works, because some users insist; but the file is often world-readable,
+            # copied into backups and pasted into bug reports.  Never log the value.
+            _LOGGER.warning(
+                "%s: the XMPP password is in the config file: prefer password_file "
+                "(mode 0600), password_env or a systemd credential",
+                self.path,
+            )
+            if not xmpp.password.get_secret_value():
+                self.problem(("xmpp", "password"), "the password is empty")
+            return xmpp.password
         if xmpp.password_file is not None:
             return self.read_password_file(
                 self.base / xmpp.password_file, ("xmpp", "password_file")

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hubd.access import DeviceAccess
 from hubd.errors import ControlNotSupported
 from hubd.model import FieldSpec, FieldValue, NodeSpec, Value
 from hubd.resources import SharedResources
@@ -40,6 +41,9 @@ class DriverConfig(BaseModel):
     id: str = Field(pattern=DEVICE_ID_PATTERN, max_length=64, description="stable node id")
     name: str | None = Field(default=None, max_length=100, description="shown to people")
     driver: str = Field(description="the driver kind, e.g. gpio.output")
+    access: DeviceAccess | None = Field(
+        default=None, description="roles granted on this device only (readers, controllers, owners)"
+    )
 
     def claims(self) -> Iterable[str]:
         """Exclusive resources this device uses (``gpio:17``); two devices may not share one."""

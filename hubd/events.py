@@ -36,6 +36,8 @@ from hubd.subscriptions import Subscription, SubscriptionSpec, decode_value, enc
 _LOGGER = logging.getLogger(__name__)
 
 MEMORY_QUEUE_LIMIT = 10_000
+
+SubKey = tuple[str, str, str]  # (subscriber, node id, channel)
 PRUNE_EVERY = timedelta(hours=1)
 
 
@@ -49,6 +51,7 @@ class Event:
     seqnr: int
     values: tuple[FieldValue, ...]
     created: datetime
+    channel: str = "iot"  # "iot": XEP-0323 fields; "chat": a line of text for a person
     dropped: int = 0  # events dropped for this subscriber before this one (queue full)
     delayed: bool = False  # it waited in the outbox: delivery says so (XEP-0203)
 
@@ -61,6 +64,7 @@ class Event:
             "seqnr": self.seqnr,
             "values": [encode_value(v) for v in self.values],
             "created": self.created.isoformat(),
+            "channel": self.channel,
         }
 
     @classmethod
@@ -73,6 +77,7 @@ class Event:
             seqnr=int(data["seqnr"]),
             values=tuple(decode_value(v) for v in data["values"]),
             created=datetime.fromisoformat(data["created"]),
+            channel=str(data.get("channel", "iot")),
             dropped=dropped,
         )
 
@@ -111,7 +116,7 @@ class EventEngine:
         self.settings = settings or EventsSettings()
         self.now = now
         self.sink: EventSink | None = None
-        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self.subscriptions: dict[SubKey, Subscription] = {}
         self._queue: deque[Event] = deque()
         self._history: list[HistoryRow] = []
         self._marks: dict[tuple[str, str], _HistoryMark] = {}
@@ -119,8 +124,10 @@ class EventEngine:
         self._wake = asyncio.Event()
         self._flush_requests: set[str | None] = set()
         self._in_flight: set[int] = set()
-        self._timers: dict[tuple[str, str], list[asyncio.TimerHandle]] = {}
-        self._dirty: set[tuple[str, str]] = set()
+        self._backlog: set[str] = set()  # subscribers with events waiting in the outbox
+        self._next_id = 1
+        self._timers: dict[SubKey, list[asyncio.TimerHandle]] = {}
+        self._dirty: set[SubKey] = set()
         self._lost_in_memory = 0
         self.stats = {"events": 0, "dropped": 0}
         hub.add_listener(self)
@@ -129,6 +136,8 @@ class EventEngine:
 
     async def load(self) -> None:
         """Restore subscriptions from the store (unknown nodes are dropped)."""
+        self._next_id = await self.store.max_event_id() + 1
+        self._backlog = set(await self.store.waiting_subscribers())
         for row in await self.store.subscriptions():
             if row.node_id not in self.hub.nodes:
                 await self.store.delete_subscription(row.subscriber, row.node_id)
@@ -169,7 +178,7 @@ class EventEngine:
     async def subscribe(self, spec: SubscriptionSpec) -> Subscription:
         """Add or replace the subscription of (subscriber, node); persisted before return."""
         node = self.hub.node(spec.node_id)
-        old = self.subscriptions.pop((spec.subscriber, spec.node_id), None)
+        old = self.subscriptions.pop((spec.subscriber, spec.node_id, spec.channel), None)
         if old is not None:
             self._cancel_timers(old.key)
         sub = Subscription(spec)
@@ -178,7 +187,12 @@ class EventEngine:
         self.subscriptions[sub.key] = sub
         await self.store.save_subscription(
             StoredSubscription(
-                spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json()
+                spec.subscriber,
+                spec.node_id,
+                spec.target,
+                spec.to_json(),
+                sub.state_json(),
+                spec.channel,
             )
         )
         self._schedule(sub)
@@ -186,20 +200,30 @@ class EventEngine:
             self._emit(sub, current)
         return sub
 
-    async def unsubscribe(self, subscriber: str, node_id: str | None = None) -> int:
-        """End one subscription (or all of a subscriber's); return how many ended."""
-        keys = [k for k in self.subscriptions if k[0] == subscriber and node_id in (None, k[1])]
+    async def unsubscribe(
+        self, subscriber: str, node_id: str | None = None, channel: str = "iot"
+    ) -> int:
+        """End one subscription (or all of a subscriber's on a channel); return how many ended."""
+        keys = [
+            k
+            for k in self.subscriptions
+            if k[0] == subscriber and node_id in (None, k[1]) and k[2] == channel
+        ]
         for key in keys:
             self._cancel_timers(key)
             del self.subscriptions[key]
-        await self.store.delete_subscription(subscriber, node_id)
+        await self.store.delete_subscription(subscriber, node_id, channel)
         if not any(k[0] == subscriber for k in self.subscriptions):
             await self.store.drop_subscriber_events(subscriber)
         return len(keys)
 
-    def subscriptions_of(self, subscriber: str) -> list[Subscription]:
-        """The subscriptions of one subscriber (bare JID)."""
-        return [s for k, s in self.subscriptions.items() if k[0] == subscriber]
+    def subscriptions_of(self, subscriber: str, channel: str | None = None) -> list[Subscription]:
+        """The subscriptions of one subscriber (bare JID), on one channel or all."""
+        return [
+            s
+            for k, s in self.subscriptions.items()
+            if k[0] == subscriber and channel in (None, k[2])
+        ]
 
     def retarget(self, subscriber: str, target: str) -> None:
         """Deliver a subscriber's events to ``target`` (a resource that came online)."""
@@ -269,6 +293,7 @@ class EventEngine:
                 seqnr=sub.spec.seqnr,
                 values=tuple(values),
                 created=min((v.timestamp for v in values), default=now),
+                channel=sub.spec.channel,
             )
         )
         if len(self._queue) > MEMORY_QUEUE_LIMIT:
@@ -282,15 +307,15 @@ class EventEngine:
     def _record(self, node: Node, values: Sequence[FieldValue]) -> None:
         interval = timedelta(seconds=self.settings.history_interval)
         for value in values:
-            key = (node.id, value.name)
-            mark = self._marks.get(key)
+            mark_key = (node.id, value.name)
+            mark = self._marks.get(mark_key)
             if (
                 mark is not None
                 and mark.value == value.value
                 and value.timestamp - mark.stored < interval
             ):
                 continue
-            self._marks[key] = _HistoryMark(value.value, value.timestamp)
+            self._marks[mark_key] = _HistoryMark(value.value, value.timestamp)
             self._history.append(
                 HistoryRow(node.id, value.name, value.timestamp.timestamp(), encode_value(value))
             )
@@ -301,9 +326,7 @@ class EventEngine:
         if sub.spec.max_interval is not None:
             self._arm(sub.key, sub.spec.max_interval.total_seconds(), self._heartbeat)
 
-    def _arm(
-        self, key: tuple[str, str], delay: float, callback: Callable[[tuple[str, str]], None]
-    ) -> None:
+    def _arm(self, key: SubKey, delay: float, callback: Callable[[SubKey], None]) -> None:
         loop = asyncio.get_running_loop()
         handles = self._timers.setdefault(key, [])
         handles[:] = [h for h in handles if not h.cancelled()]
@@ -315,7 +338,7 @@ class EventEngine:
         sub.release_armed = True
         self._arm(sub.key, (when - self.now()).total_seconds(), self._release)
 
-    def _release(self, key: tuple[str, str]) -> None:
+    def _release(self, key: SubKey) -> None:
         sub = self.subscriptions.get(key)
         if sub is None:
             return
@@ -323,7 +346,7 @@ class EventEngine:
         if sub.pending:
             self._emit(sub, list(sub.pending.values()))
 
-    def _heartbeat(self, key: tuple[str, str]) -> None:
+    def _heartbeat(self, key: SubKey) -> None:
         sub = self.subscriptions.get(key)
         if sub is None or sub.spec.max_interval is None:
             return
@@ -344,7 +367,7 @@ class EventEngine:
             due = now + sub.spec.max_interval
         self._arm(key, (due - now).total_seconds(), self._heartbeat)
 
-    def _cancel_timers(self, key: tuple[str, str]) -> None:
+    def _cancel_timers(self, key: SubKey) -> None:
         for handle in self._timers.pop(key, []):
             handle.cancel()
 
@@ -354,31 +377,47 @@ class EventEngine:
         self._in_flight.difference_update(acked)
         dirty, self._dirty = self._dirty, set()
         states = [
-            (key[0], key[1], sub.spec.target, sub.state_json())
+            (key[0], key[1], key[2], sub.spec.target, sub.state_json())
             for key in dirty
             if (sub := self.subscriptions.get(key)) is not None
         ]
-        events = list(self._queue)
-        self._queue.clear()
-        ids: list[int | None] = []
-        if history or acked or states or events:
-            ids = await self.store.commit_batch(
+        fresh: list[tuple[int, Event]] = []
+        while self._queue:
+            fresh.append((self._next_id, self._queue.popleft()))
+            self._next_id += 1
+        flush, self._flush_requests = self._flush_requests, set()
+        sent = False
+        if not flush:
+            # The live path: a subscriber with nothing waiting gets its event now,
+            # while the commit below runs; order holds because nothing is older.
+            sent = self._send_live(fresh)
+        if history or acked or states or fresh:
+            await self.store.commit_batch(
                 history=history,
                 delivered=acked,
                 states=states,
-                events=[(e.subscriber, e.to_json()) for e in events],
+                events=[(i, e.subscriber, e.to_json()) for i, e in fresh],
                 limit=self.settings.queue_limit,
             )
-        flush, self._flush_requests = self._flush_requests, set()
+            if fresh:
+                _LOGGER.debug("stored %d event(s), up to id %d", len(fresh), fresh[-1][0])
         if flush:
-            await self._flush(flush, fresh={i for i in ids if i is not None})
-        # Fresh events of subscribers the flush did not cover (a flush already
-        # sent the ones it did: _send skips what is in flight).
-        for event_id, event in zip(ids, events, strict=True):
-            if event_id is not None:  # None: dropped at once, the queue was full
-                self._send(event_id, event)
-        if self.sink is not None and (flush or events):
+            await self._flush(flush, fresh={i for i, _ in fresh})
+            covered = self._backlog if None in flush else flush
+            self._send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
+            sent = True
+        if sent and self.sink is not None:
             self.sink.end_batch()
+
+    def _send_live(self, fresh: Sequence[tuple[int, Event]]) -> bool:
+        """Send fresh events of subscribers with no backlog; the rest join the backlog."""
+        sent = False
+        for event_id, event in fresh:
+            if event.subscriber in self._backlog or not self._send(event_id, event):
+                self._backlog.add(event.subscriber)
+            else:
+                sent = True
+        return sent
 
     async def _flush(self, subscribers: set[str | None], fresh: set[int]) -> None:
         queued: list[QueuedEvent]
@@ -387,6 +426,7 @@ class EventEngine:
         else:
             queued = [q for s in subscribers if s is not None for q in await self.store.pending(s)]
         first_of: set[str] = set()
+        stuck: set[str] = set()
         for item in queued:
             dropped = 0
             if item.subscriber not in first_of and self._deliverable(item.subscriber):
@@ -401,21 +441,29 @@ class EventEngine:
                         self.settings.queue_limit,
                     )
             event = replace(Event.from_json(item.event, dropped), delayed=item.id not in fresh)
-            sub = self.subscriptions.get((event.subscriber, event.node_id))
+            sub = self.subscriptions.get((event.subscriber, event.node_id, event.channel))
             if sub is not None and sub.spec.target != event.target:
                 event = replace(event, target=sub.spec.target)
-            self._send(item.id, event)
+            if not self._send(item.id, event):
+                stuck.add(item.subscriber)
+        # A subscriber whose whole backlog went out is live again.
+        flushed = {q.subscriber for q in queued} | {s for s in subscribers if s is not None}
+        if None in subscribers:
+            flushed |= self._backlog
+        self._backlog -= flushed - stuck
 
     def _deliverable(self, subscriber: str) -> bool:
         return self.sink is not None and self.sink.can_deliver(subscriber)
 
-    def _send(self, event_id: int, event: Event) -> None:
-        if event_id in self._in_flight or self.sink is None:
-            return
-        if not self.sink.can_deliver(event.subscriber):
-            return
+    def _send(self, event_id: int, event: Event) -> bool:
+        """Hand one event to the sink; False when it cannot go now."""
+        if event_id in self._in_flight:
+            return True
+        if self.sink is None or not self.sink.can_deliver(event.subscriber):
+            return False
         self._in_flight.add(event_id)
         self.sink.deliver(event_id, event)
+        return True
 
 
 def _with_target(spec: SubscriptionSpec, target: str) -> SubscriptionSpec:

@@ -41,14 +41,22 @@ def diff_devices(old: Config, new: Config) -> DeviceDiff:
     return DeviceDiff(
         added=tuple(d for d in new.devices if d.id not in before),
         removed=tuple(d.id for d in old.devices if d.id not in after),
-        # Pydantic models compare by type and every field: any edit restarts the device.
-        changed=tuple(d for d in new.devices if d.id in before and before[d.id] != d),
+        # Pydantic models compare by type and every field: any edit restarts the device,
+        # except its access: grants, which apply live like the top-level lists.
+        changed=tuple(
+            d for d in new.devices if d.id in before and _settings(before[d.id]) != _settings(d)
+        ),
     )
 
 
+def _settings(device: DriverConfig) -> DriverConfig:
+    return device.model_copy(update={"access": None})
+
+
 def access_changed(old: Config, new: Config) -> bool:
-    """True when the access lists differ."""
-    return old.access != new.access
+    """True when the access lists, a device's grants or the abuse limits differ."""
+    grants = {d.id: d.access for d in old.devices}, {d.id: d.access for d in new.devices}
+    return old.access != new.access or grants[0] != grants[1] or old.limits != new.limits
 
 
 def needs_restart(old: Config, new: Config) -> list[str]:

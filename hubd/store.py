@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     target TEXT NOT NULL,
     spec TEXT NOT NULL,
     state TEXT NOT NULL,
-    PRIMARY KEY (subscriber, node_id)
+    channel TEXT NOT NULL DEFAULT 'iot',
+    PRIMARY KEY (subscriber, node_id, channel)
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,6 +68,7 @@ class StoredSubscription:
     target: str
     spec: dict[str, Any]
     state: dict[str, Any]
+    channel: str = "iot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,30 +149,45 @@ class Store:
 
     async def save_subscription(self, sub: StoredSubscription) -> None:
         """Insert or replace the subscription of (subscriber, node)."""
-        row = (sub.subscriber, sub.node_id, sub.target, json.dumps(sub.spec), json.dumps(sub.state))
+        row = (
+            sub.subscriber,
+            sub.node_id,
+            sub.target,
+            json.dumps(sub.spec),
+            json.dumps(sub.state),
+            sub.channel,
+        )
         await self._run(
             lambda: self._transaction(
                 lambda db: db.execute(
-                    "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?)", row
+                    "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)", row
                 )
             )
         )
 
-    async def save_states(self, states: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """Update (subscriber, node, target, state) of several subscriptions in one commit."""
+    async def save_states(
+        self, states: Sequence[tuple[str, str, str, str, dict[str, Any]]]
+    ) -> None:
+        """Update (subscriber, node, channel, target, state) of subscriptions in one commit."""
         if states:
             await self._run(lambda: self._transaction(lambda db: _save_states(db, states)))
 
-    async def delete_subscription(self, subscriber: str, node_id: str | None = None) -> None:
-        """Forget one subscription, or all of a subscriber's when ``node_id`` is None."""
+    async def delete_subscription(
+        self, subscriber: str, node_id: str | None = None, channel: str = "iot"
+    ) -> None:
+        """Forget one subscription, or all of a subscriber's on a channel (``node_id`` None)."""
 
         def work(db: sqlite3.Connection) -> None:
             if node_id is None:
-                db.execute("DELETE FROM subscriptions WHERE subscriber = ?", (subscriber,))
+                db.execute(
+                    "DELETE FROM subscriptions WHERE subscriber = ? AND channel = ?",
+                    (subscriber, channel),
+                )
             else:
                 db.execute(
-                    "DELETE FROM subscriptions WHERE subscriber = ? AND node_id = ?",
-                    (subscriber, node_id),
+                    "DELETE FROM subscriptions"
+                    " WHERE subscriber = ? AND node_id = ? AND channel = ?",
+                    (subscriber, node_id, channel),
                 )
 
         await self._run(lambda: self._transaction(work))
@@ -181,13 +198,30 @@ class Store:
         def work() -> list[StoredSubscription]:
             rows = self._conn().execute("SELECT * FROM subscriptions ORDER BY rowid").fetchall()
             return [
-                StoredSubscription(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]))
+                StoredSubscription(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5])
                 for r in rows
             ]
 
         return await self._run(work)
 
     # --- outbox ---------------------------------------------------------------
+
+    async def max_event_id(self) -> int:
+        """The highest event id ever used (ids are never reused)."""
+
+        def work() -> int:
+            db = self._conn()
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            top = db.execute("SELECT MAX(id) FROM outbox").fetchone()
+            return max(int(row[0]) if row else 0, int(top[0] or 0))
+
+        return await self._run(work)
+
+    async def waiting_subscribers(self) -> list[str]:
+        """Subscribers with undelivered events."""
+        return await self._run(
+            lambda: [r[0] for r in self._conn().execute("SELECT DISTINCT subscriber FROM outbox")]
+        )
 
     async def enqueue(
         self, items: Sequence[tuple[str, dict[str, Any]]], limit: int
@@ -198,18 +232,28 @@ class Store:
         oldest events beyond the limit are dropped and counted per subscriber
         (see :meth:`take_dropped`).
         """
-        return await self._run(lambda: self._transaction(lambda db: _enqueue(db, items, limit)))
+        return await self._run(
+            lambda: self._transaction(
+                lambda db: _enqueue(db, [(None, s, e) for s, e in items], limit)
+            )
+        )
 
     async def commit_batch(
         self,
         *,
         history: Sequence[HistoryRow] = (),
         delivered: Sequence[int] = (),
-        states: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
-        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        states: Sequence[tuple[str, str, str, str, dict[str, Any]]] = (),
+        events: Sequence[tuple[int, str, dict[str, Any]]] = (),
         limit: int = 1000,
     ) -> list[int | None]:
-        """Everything the event engine gathered, in one commit; returns the new events' ids."""
+        """Everything the event engine gathered, in one commit; returns the new events' ids.
+
+        Events come with their ids: the engine numbers them, so it can send one
+        before its commit.  Acknowledgements are applied first: the engine takes
+        them at the start of a batch, so they are for events of earlier batches,
+        already committed, and must not count against the queue limit.
+        """
 
         def work(db: sqlite3.Connection) -> list[int | None]:
             _record(db, history)
@@ -294,19 +338,21 @@ class Store:
 
 
 def _enqueue(
-    db: sqlite3.Connection, items: Sequence[tuple[str, dict[str, Any]]], limit: int
+    db: sqlite3.Connection,
+    items: Sequence[tuple[int | None, str, dict[str, Any]]],
+    limit: int,
 ) -> list[int | None]:
     """Insert events; the ids line up with ``items`` (None: dropped at once, queue full)."""
     now = time.time()
     ids: list[int | None] = []
-    for subscriber, event in items:
+    for event_id, subscriber, event in items:
         cursor = db.execute(
-            "INSERT INTO outbox (subscriber, created, event) VALUES (?, ?, ?)",
-            (subscriber, now, json.dumps(event)),
+            "INSERT INTO outbox (id, subscriber, created, event) VALUES (?, ?, ?, ?)",
+            (event_id, subscriber, now, json.dumps(event)),
         )
         ids.append(int(cursor.lastrowid or 0))
     dropped: set[int] = set()
-    for subscriber in {s for s, _ in items}:
+    for subscriber in {s for _, s, _ in items}:
         (count,) = db.execute(
             "SELECT COUNT(*) FROM outbox WHERE subscriber = ?", (subscriber,)
         ).fetchone()
@@ -331,11 +377,15 @@ def _delivered(db: sqlite3.Connection, ids: Sequence[int]) -> None:
 
 
 def _save_states(
-    db: sqlite3.Connection, states: Sequence[tuple[str, str, str, dict[str, Any]]]
+    db: sqlite3.Connection, states: Sequence[tuple[str, str, str, str, dict[str, Any]]]
 ) -> None:
     db.executemany(
-        "UPDATE subscriptions SET target = ?, state = ? WHERE subscriber = ? AND node_id = ?",
-        [(target, json.dumps(state), sub, node) for sub, node, target, state in states],
+        "UPDATE subscriptions SET target = ?, state = ?"
+        " WHERE subscriber = ? AND node_id = ? AND channel = ?",
+        [
+            (target, json.dumps(state), sub, node, channel)
+            for sub, node, channel, target, state in states
+        ],
     )
 
 

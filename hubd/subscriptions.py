@@ -29,12 +29,32 @@ from hubd.model import (
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """The change condition of one field; no threshold means any change."""
+    """The condition of one field: change thresholds, or a level to cross.
+
+    No threshold means any change.  ``above``/``below`` (for people's ``watch
+    temperature > 25``) fire when the value comes to lie beyond the level,
+    once per crossing.
+    """
 
     name: str
     changed_up: Decimal | None = None
     changed_down: Decimal | None = None
     current: Decimal | None = None
+    above: Decimal | None = None
+    below: Decimal | None = None
+
+    @property
+    def level(self) -> bool:
+        """True for a level rule (above/below) rather than a change rule."""
+        return self.above is not None or self.below is not None
+
+    def beyond(self, value: Value) -> bool:
+        """Whether ``value`` lies beyond the level."""
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            return False
+        if self.above is not None and value > self.above:
+            return True
+        return self.below is not None and value < self.below
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +71,7 @@ class SubscriptionSpec:
     max_interval: timedelta | None = None
     max_age: timedelta | None = None
     req: bool = False
+    channel: str = "iot"  # "iot": XEP-0323 fields messages; "chat": text for people
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able form, for the store."""
@@ -60,7 +81,14 @@ class SubscriptionSpec:
             "node_id": self.node_id,
             "seqnr": self.seqnr,
             "rules": [
-                [r.name, _dec(r.changed_up), _dec(r.changed_down), _dec(r.current)]
+                [
+                    r.name,
+                    _dec(r.changed_up),
+                    _dec(r.changed_down),
+                    _dec(r.current),
+                    _dec(r.above),
+                    _dec(r.below),
+                ]
                 for r in self.rules
             ],
             "categories": sorted(self.categories),
@@ -68,6 +96,7 @@ class SubscriptionSpec:
             "max_interval": _secs(self.max_interval),
             "max_age": _secs(self.max_age),
             "req": self.req,
+            "channel": self.channel,
         }
 
     @classmethod
@@ -79,14 +108,14 @@ class SubscriptionSpec:
             node_id=data["node_id"],
             seqnr=int(data["seqnr"]),
             rules=tuple(
-                FieldRule(name, _undec(up), _undec(down), _undec(cur))
-                for name, up, down, cur in data["rules"]
+                FieldRule(rule[0], *(_undec(x) for x in rule[1:])) for rule in data["rules"]
             ),
             categories=frozenset(Category(c) for c in data["categories"]),
             min_interval=_unsecs(data["min_interval"]),
             max_interval=_unsecs(data["max_interval"]),
             max_age=_unsecs(data["max_age"]),
             req=bool(data["req"]),
+            channel=str(data.get("channel", "iot")),
         )
 
 
@@ -99,11 +128,12 @@ class Subscription:
     last_sent: datetime | None = None
     pending: dict[str, FieldValue] = field(default_factory=dict)  # held by min_interval
     release_armed: bool = False  # a timer will send ``pending`` when min_interval allows
+    seen: dict[str, Value] = field(default_factory=dict)  # last values, for level rules
 
     @property
-    def key(self) -> tuple[str, str]:
-        """(subscriber, node id)."""
-        return self.spec.subscriber, self.spec.node_id
+    def key(self) -> tuple[str, str, str]:
+        """(subscriber, node id, channel): one subscription of each per subscriber and node."""
+        return self.spec.subscriber, self.spec.node_id, self.spec.channel
 
     def wants(self, spec: FieldSpec) -> bool:
         """Whether field ``spec`` is covered by this subscription."""
@@ -123,6 +153,7 @@ class Subscription:
         for value in current:
             rule = self.rule(value.name)
             self.reference[value.name] = rule.current if rule.current is not None else value.value
+            self.seen[value.name] = value.value
         for rule in self.spec.rules:
             if rule.current is not None:
                 self.reference.setdefault(rule.name, rule.current)
@@ -136,9 +167,16 @@ class Subscription:
             spec = specs.get(value.name)
             if spec is None or not self.wants(spec):
                 continue
-            reference = self.reference.get(value.name)
-            if reference is None or _fires(self.rule(value.name), value.value, reference):
-                fired.append(value)
+            rule = self.rule(value.name)
+            if rule.level:
+                previous = self.seen.get(value.name)
+                if rule.beyond(value.value) and (previous is None or not rule.beyond(previous)):
+                    fired.append(value)
+            else:
+                reference = self.reference.get(value.name)
+                if reference is None or _fires(rule, value.value, reference):
+                    fired.append(value)
+            self.seen[value.name] = value.value
         return fired
 
     def hold_until(self, now: datetime) -> datetime | None:

@@ -10,19 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from accounts import ACCOUNTS
 from hubd_process import HubdProcess
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyServer
 
 #: Accounts on every test server: user -> password.  Roles are hubd's.
-ACCOUNTS: dict[str, str] = {
-    "hub": "hubpass",  # the hub itself
-    "alice": "alicepass",  # owner
-    "bob": "bobpass",  # reader
-    "carol": "carolpass",  # controller
-    "mallory": "mallorypass",  # stranger
-}
 
 
 def _make_server(workdir: Path) -> ProsodyServer:

@@ -52,8 +52,10 @@ from hubd.commands import (
     format_list,
     format_value,
 )
+from hubd.errors import AccessDenied, HubdError
 from hubd.node import Node
-from hubd.xmpp.errors import ErrorCondition
+from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.stanzas import payload as payload_of
 from hubd.xmpp.stanzas import send_error
 
 _LOGGER = logging.getLogger(__name__)
@@ -170,7 +172,7 @@ class AdhocService:
     def _disco_items(self, jid: Any, node: Any, ifrom: Any, args: Any) -> DiscoItems:
         items = DiscoItems()
         items["node"] = NS_COMMANDS
-        role = self.access.role_of(str(ifrom))
+        role = self.access.best_role(str(ifrom))
         for command in self.visible(role):
             items.add_item(self.xmpp.boundjid, node=command.node, name=command.name)
         return items
@@ -181,7 +183,7 @@ class AdhocService:
             info.add_identity("automation", "command-list", name="Ad-hoc commands")
             return info
         command = self.table.get(node)
-        if command is None or self.access.role_of(str(ifrom)) < command.role:
+        if command is None or self.access.best_role(str(ifrom)) < command.role:
             raise XMPPError("forbidden", etype="cancel")
         info.add_identity("automation", "command-node", name=command.name)
         info.add_feature(NS_COMMANDS)
@@ -193,11 +195,17 @@ class AdhocService:
     def _on_command(self, iq: Any) -> None:
         requester: JID = iq["from"]
         node = iq["command"]["node"]
-        role = self.access.role_of(str(requester))
-        command = self.table.get(node)
-        if role < Role.READER:
+        try:
+            self.access.admit(str(requester), Role.READER, payload_of(iq, "{" + NS_COMMANDS + "}"))
+        except AccessDenied:
             send_error(iq, FORBIDDEN)  # strangers learn nothing, not even the command list
             return
+        except HubdError as err:  # over a rate or size limit
+            send_error(iq, condition_for(err))
+            return
+        # The strongest role anywhere opens a command; each device is checked on its own.
+        role = self.access.best_role(str(requester))
+        command = self.table.get(node)
         if command is None:
             send_error(iq, NOT_FOUND)
             return
@@ -259,7 +267,7 @@ class AdhocService:
         return [{"label": device_label(n), "value": n.id} for n in nodes]
 
     async def _read_form(self, requester: JID, session: Session) -> Session:
-        nodes = list(self.hub.nodes.values())
+        nodes = self.commands.nodes_for(str(requester))
         if not nodes:
             return self._done(session, "No devices are configured.")
         form = self._form("Read a device", "Pick a device to read now.")
@@ -276,7 +284,7 @@ class AdhocService:
     async def _read_submit(self, payload: Any, session: Session) -> Session:
         node_id = str(self._submitted(payload).get("device") or "")
         node = self.hub.nodes.get(node_id)
-        if node is None:
+        if node is None or not self.access.allows(str(session["from"]), Role.READER, node_id):
             return self._done(session, f"No device '{node_id}'. Pick one from the list.", ok=False)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT):
@@ -287,7 +295,7 @@ class AdhocService:
 
     async def _set_form(self, requester: JID, session: Session) -> Session:
         options = []
-        for node in self.hub.nodes.values():
+        for node in self.access.visible(str(requester), self.hub.nodes, Role.CONTROLLER):
             for spec in node.spec.writable:
                 current = node.cache.get(spec.name)
                 now = f", now {format_value(spec, current.value)}" if current else ""
@@ -316,12 +324,14 @@ class AdhocService:
 
     async def _set_submit(self, payload: Any, session: Session) -> Session:
         requester = str(session["from"])
-        if self.access.role_of(requester) < Role.CONTROLLER:
-            raise XMPPError("forbidden", etype="cancel")
         values = self._submitted(payload)
         target = str(values.get("target") or "")
         raw = str(values.get("value") or "").strip()
         node_id, _, field = target.rpartition(".")
+        if not self.access.allows(requester, Role.READER, node_id):
+            node_id = ""  # not the requester's to see: answered like a missing device
+        elif not self.access.allows(requester, Role.CONTROLLER, node_id):
+            raise XMPPError("forbidden", etype="cancel")
         node = self.hub.nodes.get(node_id)
         spec = node.spec.get(field) if node is not None else None
         if node is None or spec is None or not spec.writable:
@@ -337,5 +347,5 @@ class AdhocService:
         return self._done(session, text, ok=ok)
 
     async def _status(self, requester: JID, session: Session) -> Session:
-        nodes = list(self.hub.nodes.values())
+        nodes = self.commands.nodes_for(str(requester))
         return self._done(session, format_list(nodes))

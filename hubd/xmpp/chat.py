@@ -39,6 +39,8 @@ from hubd import xsd
 from hubd.access import AccessPolicy, Role
 from hubd.commands import NOT_AUTHORISED, ChatCommands, delayed_text
 from hubd.driver import utc_now
+from hubd.errors import AccessDenied
+from hubd.limits import PolicyViolation, RateLimited
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -167,7 +169,17 @@ class ChatService:
         sender: JID = message["from"]
         if sender.bare == self.xmpp.boundjid.bare or self.ignore(sender):
             return
-        if self.access.role_of(sender.bare) < Role.READER:
+        try:
+            # The same entry check as every interface: rate, then role, then size.
+            self.access.admit(sender.bare, Role.READER, message.xml.find(_BODY))
+        except RateLimited:
+            # Silently: answering a flood would make the hub a reply cannon.
+            _LOGGER.debug("ignored a chat message from %s (rate limit)", sender)
+            return
+        except PolicyViolation:
+            message.reply("That is too long for a command.").send()
+            return
+        except AccessDenied:
             if self.gate.allow(sender.bare):
                 _LOGGER.info("refused a chat command from %s (not in access lists)", sender)
                 message.reply(NOT_AUTHORISED).send()

@@ -17,16 +17,18 @@ from slixmpp import JID, ClientXMPP
 
 from hubd.access import AccessPolicy, Role
 from hubd.commands import ChatCommands
-from hubd.config import XmppSettings
+from hubd.config import RoomSettings, XmppSettings
 from hubd.events import EventEngine
 from hubd.hub import Hub
 from hubd.model import FieldValue
 from hubd.node import Node
+from hubd.watch import register_watch
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
+from hubd.xmpp.muc import MucService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class HubClient:
         *,
         keepalive: float = 60.0,
         events: EventEngine | None = None,
+        rooms: Sequence[RoomSettings] = (),
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -75,9 +78,19 @@ class HubClient:
         self.xmpp = xmpp
         self.iot = IotServices(xmpp, hub, access, None if events is None else events.store)
         self.events = None if events is None else EventService(xmpp, hub, access, events)
-        # People: chat and ad-hoc commands share one command layer and one access policy.
+        # People: chat, ad-hoc and group-chat commands share one command layer
+        # and one access policy.  XEP-0045 is loaded only with rooms configured,
+        # so disco#info never claims group chat the hub does not use.
         self.commands = ChatCommands(hub, access)
-        self.chat = ChatService(xmpp, self.commands, access)
+        if events is not None:
+            register_watch(self.commands, events)
+        self.muc: MucService | None = None
+        if rooms:
+            xmpp.register_plugin("xep_0045")
+            self.muc = MucService(xmpp, self.commands, access, rooms)
+        self.chat = ChatService(
+            xmpp, self.commands, access, ignore=self.muc.is_room if self.muc else _nobody
+        )
         self.adhoc = AdhocService(xmpp, self.commands, access)
         self.connection = ConnectionSupervisor(
             xmpp, host=settings.server, port=settings.port, keepalive=keepalive
@@ -94,6 +107,8 @@ class HubClient:
             self.xmpp.send_presence(ptype="unavailable", pstatus="hubd is stopping")
         await self.iot.close()
         await self.chat.close()
+        if self.muc is not None:
+            await self.muc.close()
         await self.connection.close()
 
     def status_line(self) -> str:
@@ -117,7 +132,7 @@ class HubClient:
     def _on_presence_subscribe(self, presence: Any) -> None:
         requester = presence["from"].bare
         item = self.xmpp.client_roster[requester]
-        if self.access.role_of(requester) >= Role.READER:
+        if self.access.allows_any(requester, Role.READER):
             item.authorize()
             _LOGGER.info("approved the presence subscription of %s", requester)
         else:
@@ -136,3 +151,8 @@ class HubClient:
         """Send the status line again when connected (node states or the node table changed)."""
         if self.connection.connected.is_set():
             self.send_presence()
+
+
+def _nobody(_jid: JID) -> bool:
+    """No JID is a group-chat room (no rooms configured)."""
+    return False

@@ -26,11 +26,11 @@ from pydantic import SecretStr
 from hubd import xsd
 from hubd.access import AccessPolicy, Role
 from hubd.driver import DriverConfig
-from hubd.errors import BadRequest
+from hubd.errors import AccessDenied, BadRequest, HubdError
 from hubd.hub import Hub
 from hubd.model import NodeState
 from hubd.node import Node
-from hubd.xmpp.errors import ErrorCondition
+from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     local_name,
     parse_bool_attr,
@@ -138,6 +138,9 @@ class Concentrator:
         }
         # subscribe/unsubscribe depend on who asks; they are answered in handle().
         self._subscriptions: dict[str, dict[str, TreeSubscription]] = {}
+        # Who the request being answered comes from: handle() is synchronous, so
+        # the command handlers can filter what they show by it without a parameter.
+        self._viewer = ""
 
     @property
     def capabilities(self) -> tuple[str, ...]:
@@ -147,9 +150,20 @@ class Concentrator:
     def handle(self, requester: str, request: Element) -> Answer:
         """Answer one request element from ``requester`` (a full or bare JID)."""
         command = local_name(request, NS_CONCENTRATORS) or "unknown"
-        if not self.access.allows(requester, Role.READER):
+        try:
+            self.access.admit(requester, Role.READER, request)
+        except AccessDenied:
             # The same answer whatever the request: strangers learn nothing.
             return _failure(command, Result.INSUFFICIENT_PRIVILEGES, "Access denied.")
+        except HubdError as err:  # over a limit: the XEP has no code for it
+            return Answer(_response(command, Result.OTHER_ERROR), condition_for(err))
+        self._viewer = requester
+        try:
+            return self._dispatch(command, requester, request)
+        finally:
+            self._viewer = ""
+
+    def _dispatch(self, command: str, requester: str, request: Element) -> Answer:
         try:
             if command == "subscribe":
                 return Answer(self._subscribe(requester, request))
@@ -212,9 +226,11 @@ class Concentrator:
             self._subscriptions.pop(requester, None)
 
     def tree_event(self, kind: str, node: Node) -> list[tuple[str, Element]]:
-        """The ``kind`` event about ``node`` for each subscriber that wants it."""
+        """The ``kind`` event about ``node`` for each subscriber that wants it and may see it."""
         out = []
         for requester, sources in self._subscriptions.items():
+            if not self.access.allows(requester, Role.READER, node.id):
+                continue
             for source_id in (ROOT_SOURCE, node.source):
                 sub = sources.get(source_id)
                 if sub is None or kind not in sub.events:
@@ -226,8 +242,10 @@ class Concentrator:
     # --- data sources -------------------------------------------------------
 
     def _sources(self) -> dict[str, list[Node]]:
-        sources: dict[str, list[Node]] = {ROOT_SOURCE: list(self.hub.nodes.values())}
-        for node in self.hub.nodes.values():
+        """The data sources and their nodes, as the requester may see them."""
+        nodes = self.access.visible(self._viewer, self.hub.nodes)
+        sources: dict[str, list[Node]] = {ROOT_SOURCE: nodes}
+        for node in nodes:
             sources.setdefault(node.source, []).append(node)
         return sources
 
@@ -285,6 +303,8 @@ class Concentrator:
         node_id = require(ref, "nodeId", where)
         source_id = ref.get("sourceId") or ROOT_SOURCE
         node = self.hub.nodes.get(node_id)
+        if node is not None and not self.access.allows(self._viewer, Role.READER, node_id):
+            node = None  # not the requester's to see: answered like a missing node
         if node is None or source_id not in (ROOT_SOURCE, node.source):
             raise _Failure(Result.NOT_FOUND, f"No node {node_id!r} in {source_id!r}.")
         return node, source_id
@@ -370,6 +390,9 @@ class Concentrator:
 
     def _get_node_parameters_for_edit(self, request: Element) -> Element:
         node, _ = self._find(request, "getNodeParametersForEdit")
+        # Administration: the device's configuration (pins, ports, addresses) is the owner's.
+        if not self.access.allows(self._viewer, Role.OWNER, node.id):
+            raise _Failure(Result.INSUFFICIENT_PRIVILEGES, "Only an owner may see parameters.")
         response = _response("getNodeParametersForEdit")
         form = SubElement(response, qname(NS_DATA_FORMS, "x"), {"type": "form"})
         SubElement(form, qname(NS_DATA_FORMS, "title")).text = node.name

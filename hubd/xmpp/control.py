@@ -22,6 +22,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 
 from hubd.access import AccessPolicy, Role
 from hubd.errors import (
+    AccessDenied,
     BadRequest,
     ControlError,
     ControlNotSupported,
@@ -79,14 +80,12 @@ class ControlService:
         requester = str(iq["from"])
         element = payload(iq, "{" + NS_CONTROL + "}")
         assert element is not None
-        if not self.access.allows(requester, Role.CONTROLLER):
-            send_error(iq, FORBIDDEN)
-            return
         try:
+            self.access.admit(requester, Role.CONTROLLER, element)
             if element.tag.endswith("}getForm"):
-                send_result(iq, self._form(parse_get_form(element)))
+                send_result(iq, self._form(parse_get_form(element), requester))
                 return
-            writes = self.validate(parse_set(element))
+            writes = self.validate(parse_set(element), requester)
             await self.execute(writes, requester)
         except ControlError as err:
             inside = [build_param_error(err.field, str(err))] if err.field else []
@@ -98,22 +97,31 @@ class ControlService:
 
     async def _on_message(self, message: Any) -> None:
         requester = str(message["from"])
-        if not self.access.allows(requester, Role.CONTROLLER):
-            _LOGGER.info("ignored a control message from %s (not a controller)", requester)
-            return
         element = payload(message, "{" + NS_CONTROL + "}")
         assert element is not None
         try:
-            await self.execute(self.validate(parse_set(element)), requester)
+            self.access.admit(requester, Role.CONTROLLER, element)
+        except HubdError as err:
+            _LOGGER.info("ignored a control message from %s: %s", requester, err)
+            return
+        try:
+            await self.execute(self.validate(parse_set(element), requester), requester)
         except HubdError as err:
             # No answer goes back for a set in a message; the audit log has it.
             _LOGGER.info("control message from %s not carried out: %s", requester, err)
 
-    def validate(self, request: ControlRequest) -> list[Write]:
-        """Check every parameter against every node; return the writes, or raise."""
+    def validate(self, request: ControlRequest, requester: str) -> list[Write]:
+        """Check every parameter against every node; return the writes, or raise.
+
+        A node ``requester`` may not read is answered like an unknown node;
+        one it may read but not control is ``forbidden``.
+        """
         if not request.parameters:
             raise BadRequest("the set names no parameter")
-        targets = self._targets(request)
+        targets = self._targets(request, requester)
+        for node_id in dict.fromkeys(t[0] for t in targets):
+            if not self.access.allows(requester, Role.CONTROLLER, node_id):
+                raise AccessDenied(f"Access denied: you may not control {node_id}.")
         writes: list[Write] = []
         for node_id, name, raw in targets:
             value = self.hub.validate(node_id, name, raw)
@@ -123,19 +131,25 @@ class ControlService:
             writes.append((node_id, name, value))
         return writes
 
-    def _targets(self, request: ControlRequest) -> list[tuple[str, str, str]]:
+    def _targets(self, request: ControlRequest, requester: str) -> list[tuple[str, str, str]]:
         if request.nodes:
-            node_ids = _known(self.hub, request.nodes)
+            node_ids = self._known(request.nodes, requester)
             return [(n, name, raw) for n in node_ids for name, raw in request.parameters]
-        return [(*self._locate(name), raw) for name, raw in request.parameters]
+        return [(*self._locate(name, requester), raw) for name, raw in request.parameters]
 
-    def _locate(self, name: str) -> tuple[str, str]:
+    def _known(self, refs: Sequence[NodeRef], requester: str) -> list[str]:
+        visible = {n.id for n in self.access.visible(requester, self.hub.nodes)}
+        return _known(self.hub, refs, visible)
+
+    def _locate(self, name: str, requester: str) -> tuple[str, str]:
         """Find the node of an unaddressed parameter (``node.field`` or a unique field)."""
+        visible = {n.id: n for n in self.access.visible(requester, self.hub.nodes)}
         for sep in (".", "/"):
             node_id, found, field = name.partition(sep)
-            if found and node_id in self.hub.nodes:
+            if found and node_id in visible:
                 return node_id, field
-        owners = [n.id for n in self.hub.nodes.values() if (s := n.spec.get(name)) and s.writable]
+        mine = self.access.visible(requester, visible, Role.CONTROLLER)
+        owners = [n.id for n in mine if (s := n.spec.get(name)) and s.writable]
         if len(owners) == 1:
             return owners[0], name
         if not owners:
@@ -150,8 +164,12 @@ class ControlService:
         for node_id, name, value in writes:
             await self.hub.write(node_id, name, value, actor=actor)
 
-    def _form(self, refs: Sequence[NodeRef]) -> Any:
-        node_ids = _known(self.hub, refs) if refs else list(self.hub.nodes)
+    def _form(self, refs: Sequence[NodeRef], requester: str) -> Any:
+        controllable = self.access.visible(requester, self.hub.nodes, Role.CONTROLLER)
+        node_ids = self._known(refs, requester) if refs else [n.id for n in controllable]
+        for node_id in node_ids:
+            if not self.access.allows(requester, Role.CONTROLLER, node_id):
+                raise AccessDenied(f"Access denied: you may not control {node_id}.")
         if not node_ids:
             raise NodeNotFound("the hub has no nodes")
         nodes = [self.hub.node(n) for n in node_ids]
@@ -165,8 +183,9 @@ class ControlService:
         return build_control_form(title, common, current)
 
 
-def _known(hub: Hub, refs: Sequence[NodeRef]) -> list[str]:
-    unknown = sorted({ref.node_id for ref in refs} - set(hub.nodes))
+def _known(hub: Hub, refs: Sequence[NodeRef], visible: set[str]) -> list[str]:
+    # Nodes the requester may not see are "unknown", in the same words as missing ones.
+    unknown = sorted({ref.node_id for ref in refs} - (set(hub.nodes) & visible))
     if unknown:
         raise NodeNotFound(", ".join(unknown))
     return list(dict.fromkeys(ref.node_id for ref in refs))

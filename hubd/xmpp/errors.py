@@ -21,6 +21,7 @@ from hubd.errors import (
     ReadoutError,
     UnknownParameter,
 )
+from hubd.limits import PolicyViolation, RateLimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class ErrorCondition:
 
 _TABLE: dict[type[BaseException], tuple[str, str]] = {
     AccessDenied: ("cancel", "forbidden"),
+    # Abuse limits (hubd/limits.py): a rate passes with time, a size or count does not.
+    RateLimited: ("wait", "resource-constraint"),
+    PolicyViolation: ("modify", "policy-violation"),
     # Strangers must not learn whether a node exists: callers check access
     # first and answer them `forbidden` before any lookup.
     NodeNotFound: ("cancel", "item-not-found"),

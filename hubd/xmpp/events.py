@@ -30,11 +30,14 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from hubd import xsd
 from hubd.access import AccessPolicy, Role
+from hubd.commands import delayed_text
 from hubd.errors import BadRequest, HubdError, NodeNotFound
 from hubd.events import Event, EventEngine
 from hubd.hub import Hub
+from hubd.limits import PolicyViolation
 from hubd.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.subscriptions import FieldRule, SubscriptionSpec
+from hubd.watch import CHAT, event_text
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     NodeReadings,
@@ -164,16 +167,15 @@ class EventService:
         requester = iq["from"]
         element = payload(iq, "{" + NS_EVENTS + "}")
         assert element is not None
-        if not self.access.allows(str(requester), Role.READER):
-            send_error(iq, FORBIDDEN)
-            return
         try:
+            self.access.admit(str(requester), Role.READER, element)
             if element.tag.endswith("}unsubscribe"):
                 await self._unsubscribe(requester, parse_seqnr(element, "unsubscribe"))
                 send_result(iq)
                 return
             seqnr, refs, options = parse_subscribe(element)
-            node_ids = self._nodes(refs)
+            node_ids = self._nodes(refs, str(requester))
+            self._check_count(requester.bare, node_ids)
             for node_id in node_ids:
                 spec = SubscriptionSpec(
                     subscriber=requester.bare,
@@ -191,13 +193,23 @@ class EventService:
         self._present.setdefault(requester.bare, set()).add(requester.full)
         self._watch_presence(requester)
 
-    def _nodes(self, refs: Sequence[NodeRef]) -> list[str]:
+    def _nodes(self, refs: Sequence[NodeRef], requester: str) -> list[str]:
+        visible = [n.id for n in self.access.visible(requester, self.hub.nodes)]
         if not refs:
-            return list(self.hub.nodes)
-        unknown = sorted({r.node_id for r in refs} - set(self.hub.nodes))
+            return visible
+        # A node the requester may not read is answered like one that does not exist.
+        unknown = sorted({r.node_id for r in refs} - set(visible))
         if unknown:
             raise NodeNotFound(", ".join(unknown))
         return list(dict.fromkeys(r.node_id for r in refs))
+
+    def _check_count(self, subscriber: str, node_ids: Sequence[str]) -> None:
+        """Refuse a subscribe that would take ``subscriber`` over its subscription limit."""
+        current = {sub.spec.node_id for sub in self.engine.subscriptions_of(subscriber)}
+        total = len(current | set(node_ids))  # one per node: a new one replaces the old
+        limit = self.access.limits.max_subscriptions
+        if total > limit:
+            raise PolicyViolation(f"At most {limit} subscriptions per account; unsubscribe first.")
 
     async def _unsubscribe(self, requester: JID, seqnr: int) -> None:
         # The draft answers an empty result "regardless if the subscription existed".
@@ -208,7 +220,9 @@ class EventService:
     def _watch_presence(self, requester: JID) -> None:
         """Ask for the subscriber's presence, to hold events while it is away."""
         item = self.xmpp.client_roster[requester.bare]
-        if item["subscription"] not in ("to", "both") and not item["pending_out"]:
+        if item["subscription"] in ("to", "both"):
+            _LOGGER.debug("subscriber %s: its presence is followed", requester.bare)
+        elif not item["pending_out"]:
             self.xmpp.send_presence(pto=requester.bare, ptype="subscribe")
 
     # --- presence and connection -------------------------------------------------
@@ -220,6 +234,7 @@ class EventService:
         self._present.setdefault(sender.bare, set()).add(sender.full)
         subs = self.engine.subscriptions_of(sender.bare)
         if subs:
+            _LOGGER.debug("subscriber %s: its presence is followed", sender.bare)
             if subs[0].spec.target not in self._present[sender.bare]:
                 self.engine.retarget(sender.bare, sender.full)
             else:
@@ -259,8 +274,10 @@ class EventService:
     def deliver(self, event_id: int, event: Event) -> None:
         """Send one event as an XEP-0323 fields message."""
         node = self.hub.nodes.get(event.node_id)
-        if node is None:
-            self.engine.acked([event_id])  # the node is gone: nothing to deliver
+        if node is None or not self.access.allows(event.subscriber, Role.READER, node.id):
+            # The node is gone, or a reload took the subscriber's right to read it:
+            # nothing to deliver (the access lists decide at delivery, not only at subscribe).
+            self.engine.acked([event_id])
             return
         pairs: list[tuple[FieldSpec, FieldValue]] = [
             (spec, value)
@@ -270,11 +287,17 @@ class EventService:
         if event.dropped:
             stamp = datetime.now(UTC)
             pairs.append((DROPPED, FieldValue(DROPPED.name, event.dropped, stamp)))
-        ref = NodeRef(node.id, node.source)
-        message = self.xmpp.make_message(mto=JID(event.target))
+        late = event.delayed or datetime.now(UTC) - event.created > DELAYED_AFTER
+        if event.channel == CHAT:
+            message = self.xmpp.make_message(mto=JID(event.target), mtype="chat")
+            text = event_text(node, [v for _, v in pairs])
+            message["body"] = delayed_text(text, event.created, datetime.now(UTC)) if late else text
+        else:
+            ref = NodeRef(node.id, node.source)
+            message = self.xmpp.make_message(mto=JID(event.target))
+            message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
         message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
-        message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
-        if event.delayed or datetime.now(UTC) - event.created > DELAYED_AFTER:
+        if late:
             delay = SubElement(
                 message.xml,
                 qname(NS_DELAY, "delay"),

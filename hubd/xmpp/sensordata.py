@@ -23,6 +23,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from hubd.access import AccessPolicy, Role
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
 from hubd.hub import Hub
+from hubd.limits import RateLimited
 from hubd.model import Category, FieldSpec, FieldValue
 from hubd.node import Node
 from hubd.store import Store
@@ -90,10 +91,8 @@ class ReadoutService:
         requester = str(iq["from"])
         element = payload(iq, "{" + NS_SENSORDATA + "}")
         assert element is not None  # the matcher saw it
-        if not self.access.allows(requester, Role.READER):
-            send_error(iq, FORBIDDEN)
-            return
         try:
+            self.access.admit(requester, Role.READER, element)
             if element.tag.endswith("}cancel"):
                 self._cancel(iq, requester, parse_cancel(element))
             else:
@@ -112,7 +111,12 @@ class ReadoutService:
         key = (requester, request.seqnr)
         if key in self._readouts:
             raise BadRequest(f"seqnr {request.seqnr} is already in use by a readout in progress")
-        nodes = self._resolve(request.nodes)
+        bare = requester.split("/", 1)[0]
+        mine = sum(1 for who, _ in self._readouts if who.split("/", 1)[0] == bare)
+        if mine >= self.access.limits.max_readouts:
+            # Scheduled readouts (``when``) would otherwise pile up as tasks for 24 h.
+            raise RateLimited(f"{mine} readouts are already in progress or scheduled; wait.")
+        nodes = self._resolve(request.nodes, requester)
         delay = _delay_until(request.when)
         send_result(iq, build_accepted(request.seqnr, queued=delay > 0))
         task = asyncio.create_task(
@@ -127,14 +131,16 @@ class ReadoutService:
         if not task.cancelled() and (error := task.exception()) is not None:
             _LOGGER.error("readout %s of %s failed", key[1], key[0], exc_info=error)
 
-    def _resolve(self, refs: Sequence[NodeRef]) -> list[Node]:
+    def _resolve(self, refs: Sequence[NodeRef], requester: str) -> list[Node]:
+        visible = {node.id: node for node in self.access.visible(requester, self.hub.nodes)}
         if not refs:
-            return list(self.hub.nodes.values())
-        unknown = sorted({ref.node_id for ref in refs} - set(self.hub.nodes))
+            return list(visible.values())
+        # A node the requester may not read is answered like one that does not exist.
+        unknown = sorted({ref.node_id for ref in refs} - set(visible))
         if unknown:
             raise NodeNotFound(", ".join(unknown))
         # A nodeId named twice (other sourceId/cacheType) is one node here: ids are unique.
-        return [self.hub.nodes[node_id] for node_id in dict.fromkeys(r.node_id for r in refs)]
+        return [visible[node_id] for node_id in dict.fromkeys(r.node_id for r in refs)]
 
     async def _run(self, to: JID, request: ReadRequest, nodes: list[Node], delay: float) -> None:
         if delay > 0:

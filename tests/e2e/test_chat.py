@@ -227,3 +227,38 @@ async def test_machine_messages_are_not_commands(hub: HubdProcess, alice: TestCl
     message.send()
     await hub.wait_for_log(r"control by alice@localhost/test: porch-light\.state = True done")
     await no_reply_pending(alice, hub)
+
+
+async def test_watch_sends_events_as_chat_until_unwatched(
+    hub: HubdProcess, alice: TestClient, carol: TestClient
+) -> None:
+    reply = await ask(alice, "watch porch-light")
+    assert reply == "Watching Porch light (any change). Type unwatch porch-light to stop."
+    assert await ask(carol, "set porch-light state on") == "Porch light: state on"
+    event = await alice.wait_message(_from_hub)
+    assert event["type"] == "chat"
+    assert event["body"] == "Porch light: state on"
+    assert await ask(alice, "watching") == "You watch:\n- Porch light: any change"
+    assert await ask(alice, "unwatch porch") == "Stopped watching Porch light."
+    assert await ask(alice, "watching") == "You watch nothing. Try: watch <device>"
+    assert await ask(carol, "set porch-light state off") == "Porch light: state off"
+    await no_reply_pending(alice, hub)
+
+
+async def test_watch_a_level_fires_once_per_crossing(
+    hub: HubdProcess, bob: TestClient, carol: TestClient
+) -> None:
+    reply = await ask(bob, "watch hall level > 0.5")
+    assert reply == "Watching Hall dimmer (level > 0.5). Type unwatch dimmer to stop."
+    await ask(carol, "set hall level 0.4")  # below: nothing
+    await ask(carol, "set hall level 0.7")  # crosses above: one event
+    await ask(carol, "set hall level 0.8")  # still above: nothing
+    event = await bob.wait_message(_from_hub)
+    assert event["body"].startswith("Hall dimmer: level 0.7")
+    await no_reply_pending(bob, hub)
+    assert (await ask(bob, "watch hall level soon")).startswith("I don't understand 'soon'.")
+    assert (await ask(bob, "watch porch-light state > 3")).startswith("state is not a number")
+
+
+async def test_a_stranger_cannot_watch(hub: HubdProcess, mallory: TestClient) -> None:
+    assert await ask(mallory, "watch porch-light") == "Not authorised."

@@ -1,0 +1,162 @@
+"""``watch``, ``unwatch``, ``watching``: event subscriptions for people, by chat.
+
+A watch is an ordinary event subscription on the ``chat`` channel: the same
+engine, store and delivery guarantees as the machine interface, but each event
+arrives as a line of text.  Conditions people type::
+
+    watch front-door                      any change of any field
+    watch weather temperature             any change of that field
+    watch weather temperature > 25        when it rises above 25 (once per crossing)
+    watch weather temperature < 10        when it falls below 10
+    watch weather temperature changes by 0.5
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+
+from hubd.access import Role
+from hubd.commands import ChatCommands, Command, CommandError, Invocation, format_field
+from hubd.events import EventEngine
+from hubd.model import FieldType, FieldValue
+from hubd.node import Node
+from hubd.subscriptions import FieldRule, SubscriptionSpec
+
+CHAT = "chat"
+_NUMERIC = (FieldType.NUMERIC, FieldType.INT, FieldType.LONG)
+_COMPARE = re.compile(r"^(?P<op>[<>])\s*(?P<num>[-+]?\d+(?:\.\d+)?)$")
+
+
+def register_watch(commands: ChatCommands, engine: EventEngine) -> None:
+    """Replace the placeholders of ``commands`` with the real watch commands."""
+    watch = _Watch(commands, engine)
+    commands.register(
+        Command(
+            name="watch",
+            usage="watch <device> [<field>] [> 25 | < 10 | changes by 0.5]",
+            summary="a message when a value changes",
+            role=Role.READER,
+            run=watch.watch,
+        )
+    )
+    commands.register(
+        Command(
+            name="unwatch",
+            usage="unwatch <device>",
+            summary="stop watching a device",
+            role=Role.READER,
+            run=watch.unwatch,
+        )
+    )
+    commands.register(
+        Command(
+            name="watching",
+            usage="watching",
+            summary="what you watch",
+            role=Role.READER,
+            run=watch.watching,
+        )
+    )
+
+
+def describe_rules(rules: Sequence[FieldRule]) -> str:
+    """The condition of a watch, for people."""
+    if not rules:
+        return "any change"
+    parts = []
+    for rule in rules:
+        if rule.above is not None:
+            parts.append(f"{rule.name} > {rule.above}")
+        elif rule.below is not None:
+            parts.append(f"{rule.name} < {rule.below}")
+        elif rule.changed_up is not None:
+            parts.append(f"{rule.name} changes by {rule.changed_up}")
+        else:
+            parts.append(f"{rule.name}: any change")
+    return ", ".join(parts)
+
+
+def event_text(node: Node, values: Sequence[FieldValue]) -> str:
+    """One watched event as a line: ``Front door: state on``."""
+    shown = ", ".join(format_field(node.spec.get(v.name), v) for v in values)
+    return f"{node.name}: {shown}"
+
+
+class _Watch:
+    def __init__(self, commands: ChatCommands, engine: EventEngine) -> None:
+        self.commands = commands
+        self.engine = engine
+
+    async def watch(self, call: Invocation) -> str:
+        node, rest = self.commands.resolve_device(list(call.args))
+        rules = self._rules(node, rest)
+        bare = call.sender.split("/", 1)[0]
+        await self.engine.subscribe(
+            SubscriptionSpec(
+                subscriber=bare,
+                target=call.sender,
+                node_id=node.id,
+                seqnr=0,
+                rules=tuple(rules),
+                channel=CHAT,
+            )
+        )
+        return f"Watching {node.name} ({describe_rules(rules)}). Type unwatch {node.id} to stop."
+
+    def _rules(self, node: Node, words: list[str]) -> list[FieldRule]:
+        if not words:
+            return []
+        spec = self.commands.resolve_field(node, words[0])
+        if spec is None:
+            names = ", ".join(s.name for s in node.spec.fields)
+            raise CommandError(
+                f"{node.id} has no field '{words[0]}'; fields: {names}. "
+                f"Try: watch {node.id} {node.spec.fields[0].name}"
+            )
+        condition = " ".join(words[1:]).strip().lower()
+        if not condition or condition in ("changes", "change"):
+            return [FieldRule(spec.name)]
+        if spec.type not in _NUMERIC and condition:
+            raise CommandError(
+                f"{spec.name} is not a number: watch {node.id} {spec.name} (any change)."
+            )
+        match = _COMPARE.match(condition)
+        if match is not None:
+            level = Decimal(match["num"])
+            if match["op"] == ">":
+                return [FieldRule(spec.name, above=level)]
+            return [FieldRule(spec.name, below=level)]
+        by = condition.removeprefix("changes by").removeprefix("change by").strip()
+        if by != condition:
+            try:
+                step = Decimal(by)
+            except InvalidOperation:
+                step = Decimal(0)
+            if step > 0:
+                return [FieldRule(spec.name, changed_up=step, changed_down=step)]
+        raise CommandError(
+            f"I don't understand '{condition}'. "
+            f"Try: watch {node.id} {spec.name} > 25, < 10, or changes by 0.5"
+        )
+
+    async def unwatch(self, call: Invocation) -> str:
+        node, _ = self.commands.resolve_device(list(call.args))
+        bare = call.sender.split("/", 1)[0]
+        ended = await self.engine.unsubscribe(bare, node.id, CHAT)
+        if not ended:
+            return f"You were not watching {node.name}. Type watching to see your watches."
+        return f"Stopped watching {node.name}."
+
+    async def watching(self, call: Invocation) -> str:
+        bare = call.sender.split("/", 1)[0]
+        subs = self.engine.subscriptions_of(bare, CHAT)
+        if not subs:
+            return "You watch nothing. Try: watch <device>"
+        lines = []
+        for sub in subs:
+            node = self.engine.hub.nodes.get(sub.spec.node_id)
+            name = node.name if node is not None else sub.spec.node_id
+            lines.append(f"- {name}: {describe_rules(sub.spec.rules)}")
+        return "You watch:\n" + "\n".join(lines)

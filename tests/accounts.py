@@ -1,0 +1,11 @@
+"""The accounts on every test server: user -> password.  Roles are hubd's."""
+
+from __future__ import annotations
+
+ACCOUNTS: dict[str, str] = {
+    "hub": "hubpass",  # the hub itself
+    "alice": "alicepass",  # owner
+    "bob": "bobpass",  # reader
+    "carol": "carolpass",  # controller
+    "mallory": "mallorypass",  # stranger
+}
