@@ -24,7 +24,8 @@ from hubd.model import FieldType, FieldValue
 from hubd.node import Node
 from hubd.subscriptions import FieldRule, SubscriptionSpec
 
-CHAT = "chat"
+CHAT = "chat"  # events for a person, as chat lines
+ROOM = "room"  # events for a group-chat room, as groupchat lines
 _NUMERIC = (FieldType.NUMERIC, FieldType.INT, FieldType.LONG)
 _COMPARE = re.compile(r"^(?P<op>[<>])\s*(?P<num>[-+]?\d+(?:\.\d+)?)$")
 

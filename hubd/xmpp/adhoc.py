@@ -151,6 +151,41 @@ class AdhocService:
         ):
             self.register(command)
 
+    def enable_watch(self) -> None:
+        """Offer "Watch a device" (when event subscriptions are available)."""
+        self.register(AdhocCommand("watch", "Watch a device", Role.READER, self._watch_form))
+
+    async def _watch_form(self, requester: JID, session: Session) -> Session:
+        nodes = self.commands.nodes_for(str(requester))
+        if not nodes:
+            return self._done(session, "No devices are configured.")
+        form = self._form(
+            "Watch a device", "Pick a device; each change then arrives as a chat message."
+        )
+        form.add_field(
+            var="device",
+            ftype="list-single",
+            label="Device",
+            required=True,
+            options=self._device_options(nodes),
+            value=nodes[0].id,
+        )
+        form.add_field(
+            var="condition",
+            ftype="text-single",
+            label="Field and condition (optional)",
+            desc="empty: any change; or e.g. temperature > 25, temperature changes by 0.5",
+        )
+        return self._ask(session, form, self._watch_submit)
+
+    async def _watch_submit(self, payload: Any, session: Session) -> Session:
+        values = self._submitted(payload)
+        device = str(values.get("device") or "").strip()
+        condition = str(values.get("condition") or "").strip()
+        # The chat command does the parsing and the access checks: one path for both.
+        reply = await self.commands.handle(str(session["from"]), f"watch {device} {condition}")
+        return self._done(session, reply, ok=reply.startswith("Watching"))
+
     def register(self, command: AdhocCommand) -> None:
         """Offer ``command`` (replacing one on the same node)."""
         self.table[command.node] = command

@@ -22,7 +22,8 @@ from hubd.events import EventEngine
 from hubd.hub import Hub
 from hubd.model import FieldValue
 from hubd.node import Node
-from hubd.watch import register_watch
+from hubd.subscriptions import SubscriptionSpec
+from hubd.watch import ROOM, register_watch
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
@@ -92,6 +93,14 @@ class HubClient:
             xmpp, self.commands, access, ignore=self.muc.is_room if self.muc else _nobody
         )
         self.adhoc = AdhocService(xmpp, self.commands, access)
+        self.rooms = tuple(rooms)
+        self.engine = events
+        if events is not None:
+            self.adhoc.enable_watch()
+        if self.muc is not None and self.events is not None:
+            muc, service = self.muc, self.events
+            service.attach_rooms(lambda jid: muc.is_room(JID(jid)), lambda jid: jid in muc.joined)
+            muc.on_joined.append(service.engine.request_flush)
         self.connection = ConnectionSupervisor(
             xmpp, host=settings.server, port=settings.port, keepalive=keepalive
         )
@@ -99,6 +108,7 @@ class HubClient:
 
     async def run(self) -> None:
         """Stay connected until cancelled (raises XmppAuthError when refused)."""
+        await self._watch_for_rooms()
         await self.connection.run()
 
     async def close(self) -> None:
@@ -110,6 +120,20 @@ class HubClient:
         if self.muc is not None:
             await self.muc.close()
         await self.connection.close()
+
+    async def _watch_for_rooms(self) -> None:
+        """Subscribe each room to the events of its devices (``rooms[].devices``)."""
+        if self.engine is None:
+            return
+        for room in self.rooms:
+            bare = JID(room.jid).bare
+            await self.engine.unsubscribe(bare, None, ROOM)  # the list may have changed
+            for node_id in room.devices:
+                if node_id in self.hub.nodes:
+                    spec = SubscriptionSpec(
+                        subscriber=bare, target=bare, node_id=node_id, seqnr=0, channel=ROOM
+                    )
+                    await self.engine.subscribe(spec)
 
     def status_line(self) -> str:
         """The presence status people see: ``12 devices, 1 offline``."""

@@ -18,7 +18,7 @@ them again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,7 +37,7 @@ from hubd.hub import Hub
 from hubd.limits import PolicyViolation
 from hubd.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.subscriptions import FieldRule, SubscriptionSpec
-from hubd.watch import CHAT, event_text
+from hubd.watch import CHAT, ROOM, event_text
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     NodeReadings,
@@ -142,6 +142,9 @@ class EventService:
         self.engine = engine
         self.connected = False
         self._present: dict[str, set[str]] = {}  # bare JID -> available full JIDs
+        # Group-chat rooms subscribe too (rooms[].devices): reachable while joined.
+        self._is_room: Callable[[str], bool] = lambda _jid: False
+        self._room_joined: Callable[[str], bool] = lambda _jid: False
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -229,7 +232,7 @@ class EventService:
 
     def _on_available(self, presence: Any) -> None:
         sender = presence["from"]
-        if sender.bare == self.xmpp.boundjid.bare:
+        if sender.bare == self.xmpp.boundjid.bare or self._is_room(sender.bare):
             return
         self._present.setdefault(sender.bare, set()).add(sender.full)
         subs = self.engine.subscriptions_of(sender.bare)
@@ -242,6 +245,8 @@ class EventService:
 
     def _on_unavailable(self, presence: Any) -> None:
         sender = presence["from"]
+        if self._is_room(sender.bare):
+            return
         present = self._present.setdefault(sender.bare, set())
         present.discard(sender.full)
         subs = self.engine.subscriptions_of(sender.bare)
@@ -264,17 +269,28 @@ class EventService:
 
     # --- delivery ------------------------------------------------------------------
 
+    def attach_rooms(self, is_room: Callable[[str], bool], joined: Callable[[str], bool]) -> None:
+        """Tell rooms apart from people: a room is reachable while the hub is in it."""
+        self._is_room = is_room
+        self._room_joined = joined
+
     def can_deliver(self, subscriber: str) -> bool:
         """Connected, and the subscriber has an available resource (or we cannot know)."""
         if not self.connected:
             return False
+        if self._is_room(subscriber):
+            return self._room_joined(subscriber)
         present = self._present.get(subscriber)
         return present is None or bool(present)
 
     def deliver(self, event_id: int, event: Event) -> None:
         """Send one event as an XEP-0323 fields message."""
         node = self.hub.nodes.get(event.node_id)
-        if node is None or not self.access.allows(event.subscriber, Role.READER, node.id):
+        # A room's devices are the owner's choice in the config; people are checked.
+        allowed = event.channel == ROOM or (
+            node is not None and self.access.allows(event.subscriber, Role.READER, node.id)
+        )
+        if node is None or not allowed:
             # The node is gone, or a reload took the subscriber's right to read it:
             # nothing to deliver (the access lists decide at delivery, not only at subscribe).
             self.engine.acked([event_id])
@@ -288,8 +304,10 @@ class EventService:
             stamp = datetime.now(UTC)
             pairs.append((DROPPED, FieldValue(DROPPED.name, event.dropped, stamp)))
         late = event.delayed or datetime.now(UTC) - event.created > DELAYED_AFTER
-        if event.channel == CHAT:
-            message = self.xmpp.make_message(mto=JID(event.target), mtype="chat")
+        if event.channel in (CHAT, ROOM):
+            message = self.xmpp.make_message(
+                mto=JID(event.target), mtype="chat" if event.channel == CHAT else "groupchat"
+            )
             text = event_text(node, [v for _, v in pairs])
             message["body"] = delayed_text(text, event.created, datetime.now(UTC)) if late else text
         else:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -68,6 +68,7 @@ class MucService:
         self.gate = StrangerGate()
         self.hidden_gate = StrangerGate(interval=HIDDEN_JIDS_INTERVAL)
         self.joined: set[str] = set()
+        self.on_joined: list[Callable[[str], None]] = []  # called with the room's bare JID
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         xmpp.add_event_handler("session_start", self._on_session_start)
@@ -124,6 +125,8 @@ class MucService:
             await self._make_instant(room)
         self.joined.add(JID(room.jid).bare)
         _LOGGER.info("joined room %s as %s", room.jid, room.nick)
+        for callback in self.on_joined:
+            callback(JID(room.jid).bare)
 
     async def _make_instant(self, room: RoomSettings) -> None:
         """Accept the default configuration of a room we created, which unlocks it."""

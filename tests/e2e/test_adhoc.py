@@ -122,8 +122,13 @@ async def test_command_lists_are_per_sender(
         ("read", "Read a device"),
         ("set", "Set a device"),
         ("status", "Hub status"),
+        ("watch", "Watch a device"),
     ]
-    assert await command_list(bob, hub) == [("read", "Read a device"), ("status", "Hub status")]
+    assert await command_list(bob, hub) == [
+        ("read", "Read a device"),
+        ("status", "Hub status"),
+        ("watch", "Watch a device"),
+    ]
     assert await command_list(mallory, hub) == []
     info = await alice.plugin["xep_0030"].get_info(jid=JID(hub.jid), node="set", timeout=10)
     assert ("automation", "command-node", None, "Set a device") in info["disco_info"]["identities"]
@@ -222,3 +227,20 @@ async def test_sessions_belong_to_whoever_started_them(
     )
     assert await error_of(execute(alice, hub, "no-such-command")) == ("cancel", "item-not-found")
     assert "porch-light.state = True" not in hub.log()
+
+
+async def test_watch_a_device_then_its_events_arrive_as_chat(
+    hub: HubdProcess, bob: TestClient, alice: TestClient
+) -> None:
+    first = await execute(bob, hub, "watch")
+    assert set(first["command"]["actions"]) == {"complete"}
+    assert form_fields(first)["condition"]["type"] == "text-single"
+    done = await submit(bob, hub, first, {"device": "dimmer", "condition": "level > 0.5"})
+    assert done["command"]["notes"] == [
+        ("info", "Watching Hall dimmer (level > 0.5). Type unwatch dimmer to stop.")
+    ]
+    await submit(
+        alice, hub, await execute(alice, hub, "set"), {"target": "dimmer.level", "value": "0.9"}
+    )
+    event = await bob.wait_message(lambda m: m["type"] == "chat" and bool(m["body"]))
+    assert event["body"].startswith("Hall dimmer: level 0.9")

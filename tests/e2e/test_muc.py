@@ -38,7 +38,7 @@ async def hub(muc_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdP
     process = HubdProcess(
         tmp_path / "hubd",
         muc_prosody,
-        extra_config=f"rooms: [{{jid: {ROOM}, nick: hub, devices: [front-door]}}]",
+        extra_config=f"rooms: [{{jid: {ROOM}, nick: hub, devices: [porch-light]}}]",
     )
     process.start()
     await process.wait_for_log(rf"joined room {ROOM} as hub")
@@ -93,6 +93,21 @@ async def test_room_commands_follow_the_access_lists(
     )
     assert await say(mallory, "hub: list") == "mallory: Not authorised."
     assert "control by bob" not in hub.log()
+
+
+async def test_events_of_the_rooms_devices_are_posted(
+    hub: HubdProcess, people: dict[str, TestClient]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    assert await say(alice, "hub: set porch-light on") == "alice: Porch light: state on"
+    posted = await bob.wait_message(
+        lambda m: (
+            m["type"] == "groupchat"
+            and m["from"] == JID(f"{ROOM}/hub")
+            and m["body"] == "Porch light: state on"
+        )
+    )
+    assert posted["to"].bare == "bob@localhost"
 
 
 async def test_lines_not_addressed_to_the_hub_are_left_alone(

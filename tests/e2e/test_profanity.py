@@ -164,8 +164,14 @@ async def test_profanity_reads_and_sets_by_chat(
     terminal.type("/msg hub@localhost read porch-light")
     await terminal.wait_for(r"hub@localhost/hubd: Porch light: state off \(just now\)")
     # The chat window is open now: plain lines go to the hub.
+    terminal.type("watch porch-light")
+    await terminal.wait_for(r"Watching Porch light \(any change\)\. Type unwatch porch-light")
     terminal.type("set porch-light state on")
-    await terminal.wait_for(r"hub@localhost/hubd: Porch light: state on\n")
+    # Two lines: the reply to the set, and the watched event.
+    await terminal.wait_for(
+        r"hub@localhost/hubd: Porch light: state on\n(?:.*\n)*?.*"
+        r"hub@localhost/hubd: Porch light: state on\n"
+    )
     terminal.type("read porch")
     await terminal.wait_for(r"hub@localhost/hubd: Porch light: state on \(just now\)")
     terminal.type("set porch-light colour red")
