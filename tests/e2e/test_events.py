@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
@@ -266,7 +267,8 @@ async def test_kill_9_loses_nothing_that_reached_the_store(scene: Scene) -> None
 def _outbox_values(path: Path) -> list[str]:
     import json
 
-    with sqlite3.connect(path) as db:
+    # closing(): a connection's own context manager commits but does not close.
+    with closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT event FROM outbox ORDER BY id").fetchall()
     values = []
     for (text,) in rows:
