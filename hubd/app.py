@@ -29,6 +29,7 @@ from hubd.driver import DriverConfig, DriverContext
 from hubd.errors import ConfigError, XmppAuthError
 from hubd.events import EventEngine
 from hubd.hub import Hub
+from hubd.memory import FileMemory
 from hubd.metrics import MetricsRegistry, MetricsServer
 from hubd.model import FieldValue, NodeState
 from hubd.node import Node
@@ -132,6 +133,7 @@ class App:
             publish=publish,
             publish_threadsafe=publish_threadsafe,
             set_available=set_available,
+            memory=FileMemory(self.config.state_dir / "nodes" / f"{node_id}.json"),
         )
         node = Node.create(device, driver_cls(device, ctx))
         node_slot.append(node)

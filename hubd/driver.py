@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hubd.access import DeviceAccess
 from hubd.errors import ControlNotSupported
+from hubd.memory import NodeMemory, VolatileMemory
 from hubd.model import FieldSpec, FieldValue, NodeSpec, Value
 from hubd.resources import SharedResources
 from hubd.settings import BusSettings
@@ -73,6 +74,8 @@ class DriverContext:
     set_available: Callable[[bool, str | None], None]
     """Report that the hardware went away (False, why) or came back (True, None)."""
     now: Callable[[], datetime] = utc_now
+    memory: NodeMemory = field(default_factory=VolatileMemory)
+    """A little JSON the driver keeps across restarts (``state_dir/nodes/<id>.json``)."""
 
     def value(self, name: str, value: Value) -> FieldValue:
         """Build a value of field ``name`` stamped now."""

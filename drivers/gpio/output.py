@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -26,7 +26,10 @@ class OutputConfig(PinConfig):
     """Keys of a ``gpio.output`` device."""
 
     active_high: bool = Field(default=True, description="false when the relay switches on low")
-    initial: bool = Field(default=False, description="state set when the node starts")
+    initial: bool | Literal["restore"] = Field(
+        default=False,
+        description='state set when the node starts; "restore": the last state set',
+    )
     safe_state: bool = Field(
         default=False, description="state set when hubd stops, before the pin is released"
     )
@@ -39,7 +42,7 @@ class OutputConfig(PinConfig):
 
     @model_validator(mode="after")
     def _pulse_starts_off(self) -> Self:
-        if self.pulse is not None and self.initial:
+        if self.pulse is not None and self.initial is not False:
             raise ValueError("initial: must be false with pulse (a pulsed output rests off)")
         return self
 
@@ -49,7 +52,8 @@ class OutputDriver(Driver[OutputConfig]):
 
     Options: ``pin`` (BCM 0-27); ``active_high`` (default true; false for relay
     boards that switch on a low pin); ``initial`` (state set when the node
-    starts, default off); ``safe_state`` (state set when hubd stops or the node
+    starts, default off; ``restore``: the state last set, kept across
+    restarts); ``safe_state`` (state set when hubd stops or the node
     restarts, before the pin is released; default off); ``pulse`` (seconds:
     each write of ``true`` turns the output on for this long, then off, for
     gate openers and bells; a new write restarts or ends the pulse).
@@ -75,6 +79,9 @@ class OutputDriver(Driver[OutputConfig]):
         """Open the pin and set the initial state."""
         factory = shared_pin_factory(self.ctx)
         config = self.config
+        initial = config.initial
+        if initial == "restore":
+            initial = bool((await self.ctx.memory.load()).get("state", False))
 
         def open_pin() -> Any:
             from gpiozero import DigitalOutputDevice
@@ -82,7 +89,7 @@ class OutputDriver(Driver[OutputConfig]):
             return DigitalOutputDevice(
                 config.pin,
                 active_high=config.active_high,
-                initial_value=config.initial,
+                initial_value=initial,
                 pin_factory=factory,
             )
 
@@ -113,6 +120,8 @@ class OutputDriver(Driver[OutputConfig]):
         else:
             device.off()
         self._publish()
+        if self.config.initial == "restore":
+            await self.ctx.memory.save({"state": bool(device.value)})
 
     def _end_pulse(self) -> None:
         self._pulse_end = None

@@ -190,3 +190,37 @@ def test_two_devices_on_one_pin_are_a_config_error(tmp_path: Path) -> None:
     assert len(found) == 2, found
     assert "devices[1] (dimmer): gpio:18 is already used by device 'lamp'" in found[0]
     assert "devices[3] (t2): w1:28-0316a2795aff is already used by device 't1'" in found[1]
+
+
+async def test_initial_restore_brings_back_the_last_state(
+    resources: SharedResources, factory: Any, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from hubd.memory import FileMemory
+
+    memory = FileMemory(tmp_path / "nodes" / "relay.json")
+
+    async def run_once(value: bool | None) -> bool:
+        ctx, rec = make_context(node_id="relay", resources=resources)
+        ctx = replace(ctx, memory=memory)
+        config = OutputConfig(id="relay", driver="gpio.output", pin=17, initial="restore")
+        driver = OutputDriver(config, ctx)
+        await driver.start()
+        started = rec.values[0].value
+        if value is not None:
+            await driver.write("state", value)
+        await driver.stop()  # safe_state (off) on the pin; the memory keeps the last write
+        return bool(started)
+
+    assert await run_once(True) is False, "nothing remembered yet: off"
+    assert await run_once(None) is True, "restored after a restart"
+    assert await run_once(False) is True
+    assert await run_once(None) is False
+    (tmp_path / "nodes" / "relay.json").write_text("{broken")
+    assert await run_once(None) is False, "an unreadable memory is ignored"
+
+
+def test_restore_and_pulse_do_not_mix() -> None:
+    with pytest.raises(ValidationError, match="initial: must be false with pulse"):
+        OutputConfig(id="gate", driver="gpio.output", pin=5, pulse=1.0, initial="restore")
