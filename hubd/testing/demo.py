@@ -8,6 +8,7 @@ to the printed account and talk to the hub.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import subprocess
@@ -37,7 +38,30 @@ devices:
     driver: gpio.input
     pin: 27
     pull_up: true
+  - id: fridge
+    name: Fridge
+    driver: ble.bthome
+    address: "A4:C1:38:12:34:56"
+  - id: bathroom
+    name: Bathroom
+    driver: ble.xiaomi_pvvx
+    address: "A4:C1:38:02:83:F4"
+  - id: garden
+    name: Garden
+    driver: ble.ruuvi
+    address: "CB:B8:33:4C:88:4F"
+  - id: computer
+    name: This computer
+    driver: system
 """
+
+
+def _ble_recording() -> Path:
+    """The recorded advertisements that ship with the BLE drivers (found, not imported)."""
+    spec = importlib.util.find_spec("drivers.ble")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the BLE drivers are not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "samples" / "demo.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +136,9 @@ def _write_config(workdir: Path, server: ProsodyServer) -> Path:
             state_dir: state
             gpio:
               pin_factory: mock
+            ble:
+              replay: {_ble_recording()}  # recorded sensors, played again and again
+              loop: true
             """
         )
         + DEVICES
@@ -135,6 +162,9 @@ def _instructions(server: ProsodyServer) -> str:
 
          Then add the contact {server.jid("hub")}: the hub approves you
          (you are its owner) and shows online with its device count.
+         Write to it: help, list, read fridge, set porch-light on,
+         watch fridge temperature, watching, unwatch fridge.
+         Gajim, Psi and Profanity also offer its ad-hoc commands.
          Profanity: /connect {server.jid(USER)} server {server.host} port {server.port}
         ================================================================
         """
