@@ -249,6 +249,25 @@ class FieldSpec:
             )
 
 
+def value_type(value: Value) -> FieldType:
+    """The field type a Python value naturally has (int: long, Decimal: numeric)."""
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int):
+        return FieldType.LONG
+    if isinstance(value, Decimal):
+        return FieldType.NUMERIC
+    if isinstance(value, datetime):
+        return FieldType.DATETIME
+    if isinstance(value, date):
+        return FieldType.DATE
+    if isinstance(value, time):
+        return FieldType.TIME
+    if isinstance(value, timedelta):
+        return FieldType.DURATION
+    return FieldType.STRING
+
+
 def infer_field(name: str, value: Value) -> FieldSpec | None:
     """Describe a field first seen as ``value`` (for drivers whose fields come from the data).
 
@@ -256,24 +275,7 @@ def infer_field(name: str, value: Value) -> FieldSpec | None:
     """
     if not FIELD_NAME.match(name):
         return None
-    kind: FieldType
-    if isinstance(value, bool):
-        kind = FieldType.BOOLEAN
-    elif isinstance(value, int):
-        kind = FieldType.LONG
-    elif isinstance(value, Decimal):
-        kind = FieldType.NUMERIC
-    elif isinstance(value, datetime):
-        kind = FieldType.DATETIME
-    elif isinstance(value, date):
-        kind = FieldType.DATE
-    elif isinstance(value, time):
-        kind = FieldType.TIME
-    elif isinstance(value, timedelta):
-        kind = FieldType.DURATION
-    else:
-        kind = FieldType.STRING
-    return FieldSpec(name=name, type=kind)
+    return FieldSpec(name=name, type=value_type(value))
 
 
 def format_lexical(kind: FieldType, value: Value) -> str:

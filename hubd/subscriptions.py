@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from hubd.model import (
     Value,
     format_lexical,
     parse_lexical,
+    value_type,
 )
 
 
@@ -198,7 +199,7 @@ class Subscription:
         return {
             "last_sent": self.last_sent.isoformat() if self.last_sent else None,
             "reference": {
-                name: [_kind(value).value, format_lexical(_kind(value), value)]
+                name: [value_type(value).value, format_lexical(value_type(value), value)]
                 for name, value in self.reference.items()
             },
         }
@@ -243,27 +244,9 @@ def _delta(value: Value, reference: Value) -> Decimal:
     return Decimal(1) if str(value) > str(reference) else Decimal(-1)
 
 
-def _kind(value: Value) -> FieldType:
-    if isinstance(value, bool):
-        return FieldType.BOOLEAN
-    if isinstance(value, int):
-        return FieldType.LONG
-    if isinstance(value, Decimal):
-        return FieldType.NUMERIC
-    if isinstance(value, datetime):
-        return FieldType.DATETIME
-    if isinstance(value, date):
-        return FieldType.DATE
-    if isinstance(value, time):
-        return FieldType.TIME
-    if isinstance(value, timedelta):
-        return FieldType.DURATION
-    return FieldType.STRING
-
-
 def encode_value(value: FieldValue) -> dict[str, Any]:
     """A field value as JSON (type, lexical form, timestamp), for the store."""
-    kind = _kind(value.value)
+    kind = value_type(value.value)
     return {
         "n": value.name,
         "t": kind.value,
