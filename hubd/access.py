@@ -20,6 +20,7 @@ chat, presence subscriptions) does the same two things:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from enum import IntEnum
@@ -33,6 +34,8 @@ from hubd.limits import LimitSettings, RateLimiter, check_payload
 
 if TYPE_CHECKING:
     from hubd.config import Config
+
+_AUDIT = logging.getLogger("hubd.audit")
 
 _ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
 
@@ -218,3 +221,8 @@ class AccessPolicy:
             raise AccessDenied("Access denied.")
         if payload is not None:
             check_payload(payload, self.limits)
+
+
+def audit_refused(actor: str, what: str, reason: object) -> None:
+    """Audit a control refused before it reached the hub (which audits the ones it tries)."""
+    _AUDIT.info("control by %s: %s refused: %s", actor, what, reason)

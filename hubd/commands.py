@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from hubd.access import AccessPolicy, Role
+from hubd.access import AccessPolicy, Role, audit_refused
 from hubd.driver import utc_now
 from hubd.errors import (
     ControlError,
@@ -364,6 +364,8 @@ class ChatCommands:
         if command is None:
             return self._unknown(word, words)
         if role < command.role:
+            if command.controls:
+                audit_refused(sender, " ".join(words)[:200], f"{role.name.lower()} may not {word}")
             return f"{word} needs control rights; you may read. Type help for your commands."
         invocation = Invocation(sender, role, word, tuple(words[1:]), sent_at)
         if command.controls and sent_at is not None and self.now() - sent_at > STALE_CONTROL:
@@ -546,6 +548,7 @@ class ChatCommands:
             raise CommandError("Set what? " + (self._example("set") or "Type list."))
         node, rest = self.resolve_device(call.args)
         if not self.access.allows(call.sender, Role.CONTROLLER, node.id):
+            audit_refused(call.sender, " ".join(("set", *call.args))[:200], "not a controller")
             raise CommandError(f"You may read {node.id} but not control it.")
         spec, raw = self._field_and_value(node, rest)
         done, text = await self.write_reply(node, spec, raw, actor=call.sender)

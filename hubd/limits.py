@@ -3,7 +3,7 @@
 Anyone on the XMPP network can send the hub stanzas, and even a trusted
 account can be misused (a stolen phone, a runaway script).  These limits make
 every such flood cost the sender, not the hub: a request over a limit gets an
-XMPP error at once (``resource-constraint`` for a rate, ``policy-violation``
+XMPP error at once (``resource-constraint`` for a rate, ``not-acceptable``
 for a size or a count) and nothing is queued or allocated for it.
 
 The per-JID tables are bounded: a flood from many JIDs (spoofing is not
@@ -62,7 +62,7 @@ class RateLimited(LimitExceeded):
 
 
 class PolicyViolation(LimitExceeded):
-    """A request too large, or one subscription too many: ``policy-violation``."""
+    """A request too large, or one subscription too many: ``not-acceptable``."""
 
 
 class _Bucket:

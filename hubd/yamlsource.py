@@ -16,6 +16,12 @@ from yaml.constructor import SafeConstructor as _Constructor
 
 Path_ = tuple[str | int, ...]
 
+# Bounds on what one file may expand to.  Anchors and aliases are legal YAML,
+# but nested aliases ("billion laughs") expand exponentially, and deep nesting
+# exhausts the stack: a house's configuration is far below both.
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
 
 class YamlSyntaxError(ValueError):
     """The text is not valid YAML; carries the line (1-based) when known."""
@@ -46,6 +52,8 @@ def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document into a :class:`YamlDocument`."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise YamlSyntaxError("YAML nested too deeply", None) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -58,11 +66,22 @@ def parse_yaml(text: str) -> YamlDocument:
     if node is None:
         return doc
     doc.lines[()] = node.start_mark.line + 1
-    doc.data = _build(node, (), doc, _Constructor())
+    try:
+        doc.data = _build(node, (), doc, _Constructor())
+    except RecursionError:  # a recursive alias (&x [*x]) or extreme nesting
+        raise YamlSyntaxError("YAML nested too deeply", None) from None
     return doc
 
 
 def _build(node: yaml.Node, path: Path_, doc: YamlDocument, ctor: _Constructor) -> Any:
+    if len(path) > MAX_DEPTH:
+        line = node.start_mark.line + 1
+        raise YamlSyntaxError(f"YAML nested deeper than {MAX_DEPTH} levels", line)
+    if len(doc.lines) > MAX_NODES:
+        line = node.start_mark.line + 1
+        raise YamlSyntaxError(
+            f"YAML expands to more than {MAX_NODES} values (aliases of aliases?)", line
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:

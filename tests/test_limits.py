@@ -91,7 +91,7 @@ def test_check_payload_bounds_count_depth_and_lengths() -> None:
     with pytest.raises(PolicyViolation, match="too large") as info:
         check_payload(wide, settings)
     condition = condition_for(info.value)
-    assert (condition.type, condition.condition) == ("modify", "policy-violation")
+    assert (condition.type, condition.condition) == ("modify", "not-acceptable")
     with pytest.raises(PolicyViolation, match="too long"):
         check_payload(Element("req", {"nodeId": "x" * 200}), settings)
     text = Element("req")

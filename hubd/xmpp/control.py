@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any
+from xml.etree.ElementTree import Element
 
 from slixmpp import ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.access import AccessPolicy, Role
+from hubd.access import AccessPolicy, Role, audit_refused
 from hubd.errors import (
     AccessDenied,
     BadRequest,
@@ -80,12 +81,18 @@ class ControlService:
         requester = str(iq["from"])
         element = payload(iq, "{" + NS_CONTROL + "}")
         assert element is not None
+        is_set = not element.tag.endswith("}getForm")
         try:
-            self.access.admit(requester, Role.CONTROLLER, element)
-            if element.tag.endswith("}getForm"):
-                send_result(iq, self._form(parse_get_form(element), requester))
-                return
-            writes = self.validate(parse_set(element), requester)
+            try:
+                self.access.admit(requester, Role.CONTROLLER, element)
+                if not is_set:
+                    send_result(iq, self._form(parse_get_form(element), requester))
+                    return
+                writes = self.validate(parse_set(element), requester)
+            except HubdError as err:
+                if is_set:  # the hub audits the writes it attempts; these never got there
+                    audit_refused(requester, describe_set(element), err)
+                raise
             await self.execute(writes, requester)
         except ControlError as err:
             inside = [build_param_error(err.field, str(err))] if err.field else []
@@ -101,11 +108,12 @@ class ControlService:
         assert element is not None
         try:
             self.access.admit(requester, Role.CONTROLLER, element)
+            writes = self.validate(parse_set(element), requester)
         except HubdError as err:
-            _LOGGER.info("ignored a control message from %s: %s", requester, err)
+            audit_refused(requester, describe_set(element), err)
             return
         try:
-            await self.execute(self.validate(parse_set(element), requester), requester)
+            await self.execute(writes, requester)
         except HubdError as err:
             # No answer goes back for a set in a message; the audit log has it.
             _LOGGER.info("control message from %s not carried out: %s", requester, err)
@@ -181,6 +189,19 @@ class ControlService:
         title = nodes[0].name if len(nodes) == 1 else f"{len(nodes)} devices"
         current = nodes[0].cache if len(nodes) == 1 else {}
         return build_control_form(title, common, current)
+
+
+def describe_set(element: Element) -> str:
+    """``porch-light.state = 'true'``: what a ``set`` asked for, short, for the audit log."""
+    ns = "{" + NS_CONTROL + "}"
+    nodes = [n.get("nodeId", "?")[:64] for n in element.findall(ns + "node")][:5]
+    params = [
+        f"{child.get('name', '?')[:64]} = {child.get('value', '')[:64]!r}"
+        for child in element
+        if child.get("name") is not None
+    ][:5]
+    target = ",".join(nodes) + "." if nodes else ""
+    return target + (", ".join(params) or "(no parameter)")
 
 
 def _known(hub: Hub, refs: Sequence[NodeRef], visible: set[str]) -> list[str]:

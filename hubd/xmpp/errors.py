@@ -37,7 +37,9 @@ _TABLE: dict[type[BaseException], tuple[str, str]] = {
     AccessDenied: ("cancel", "forbidden"),
     # Abuse limits (hubd/limits.py): a rate passes with time, a size or count does not.
     RateLimited: ("wait", "resource-constraint"),
-    PolicyViolation: ("modify", "policy-violation"),
+    # RFC 6120 has policy-violation for this, but slixmpp-based clients (a main
+    # interop target) cannot parse it and would wait for a timeout instead.
+    PolicyViolation: ("modify", "not-acceptable"),
     # Strangers must not learn whether a node exists: callers check access
     # first and answer them `forbidden` before any lookup.
     NodeNotFound: ("cancel", "item-not-found"),

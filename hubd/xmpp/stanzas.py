@@ -16,6 +16,7 @@ from slixmpp.xmlstream.matcher.base import MatcherBase
 from hubd.xmpp.errors import ErrorCondition
 
 _CLIENT = "{jabber:client}"
+_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
 class PayloadMatcher(MatcherBase):
@@ -72,7 +73,13 @@ def send_error(
     reply["type"] = "error"
     error = reply["error"]
     error["type"] = condition.type
-    error["condition"] = condition.condition
+    if condition.condition in error.conditions:
+        error["condition"] = condition.condition
+    else:
+        # slixmpp's list predates RFC 6120 (no policy-violation) and would
+        # silently keep its default, feature-not-implemented.
+        del error["condition"]
+        error.xml.append(Element(f"{{{_STANZAS}}}{condition.condition}"))
     if condition.text:
         error["text"] = condition.text
     for element in inside:

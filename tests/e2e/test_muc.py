@@ -92,7 +92,8 @@ async def test_room_commands_follow_the_access_lists(
         "bob: set needs control rights; you may read. Type help for your commands."
     )
     assert await say(mallory, "hub: list") == "mallory: Not authorised."
-    assert "control by bob" not in hub.log()
+    # Refused attempts are audited too; none may have been carried out.
+    assert not [x for x in hub.log().splitlines() if "control by bob" in x and x.endswith(" done")]
 
 
 async def test_events_of_the_rooms_devices_are_posted(
