@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import IntEnum
 from typing import TYPE_CHECKING, TypeVar
 from xml.etree.ElementTree import Element
@@ -40,6 +41,8 @@ _AUDIT = logging.getLogger("hubd.audit")
 _ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
 
 NodeT = TypeVar("NodeT")
+
+PROVISIONED_CACHE = 1024
 
 
 class Role(IntEnum):
@@ -121,6 +124,10 @@ class AccessPolicy:
     ) -> None:
         self._global = _Grants((), (), ())
         self._devices: dict[str, _Grants] = {}
+        # XEP-0324: roles a provisioning server gave to JIDs the lists do not name.
+        self.provisioning: str | None = None
+        self.resolver: Callable[[str], Awaitable[Role | None]] | None = None
+        self._provisioned: OrderedDict[str, Role] = OrderedDict()
         self.limits = limits or LimitSettings()
         #: One limiter for every entry point: a sender's requests count together.
         self.limiter = RateLimiter(self.limits)
@@ -143,6 +150,10 @@ class AccessPolicy:
         )
         self.limits = config.limits
         self.limiter.settings = config.limits
+        if self.provisioning is None:
+            # Set once, at start: the provisioning service talks to this server until
+            # a restart (a reload that changes it says so).
+            self.provisioning = config.access.provisioning
 
     def update(
         self,
@@ -166,14 +177,44 @@ class AccessPolicy:
     def role_of(self, jid: str) -> Role:
         """The hub-wide role of ``jid`` (full or bare; the resource is ignored)."""
         key = _bare(jid)
-        return Role.STRANGER if key is None else self._global.role(*key)
+        if key is None:
+            return Role.STRANGER
+        return max(self._global.role(*key), self._provisioned.get(key[0], Role.STRANGER))
+
+    # --- provisioning (XEP-0324) -----------------------------------------------------
+
+    async def ensure(self, jid: str) -> None:
+        """Ask the provisioning server about a JID the lists do not name (once, then cached)."""
+        key = _bare(jid)
+        if self.resolver is None or key is None or key[0] in self._provisioned:
+            return
+        if self.best_role(jid) > Role.STRANGER:
+            return
+        role = await self.resolver(key[0])
+        if role is not None:  # None: no answer (timeout); ask again next time
+            self.grant_provisioned(key[0], role)
+
+    def grant_provisioned(self, bare: str, role: Role) -> None:
+        """Remember what the provisioning server said of ``bare`` (bounded, oldest forgotten)."""
+        self._provisioned[bare.lower()] = role
+        self._provisioned.move_to_end(bare.lower())
+        while len(self._provisioned) > PROVISIONED_CACHE:
+            self._provisioned.popitem(last=False)
+
+    def forget_provisioned(self, bare: str) -> None:
+        """Forget one answer (the server unfriended that JID)."""
+        self._provisioned.pop(bare.lower(), None)
+
+    def clear_provisioned(self) -> None:
+        """Forget every answer (clearCache)."""
+        self._provisioned.clear()
 
     def role_for(self, jid: str, node_id: str) -> Role:
         """The role of ``jid`` on one node: hub-wide, or more if the device grants it."""
         key = _bare(jid)
         if key is None:
             return Role.STRANGER
-        role = self._global.role(*key)
+        role = self.role_of(jid)
         grants = self._devices.get(node_id)
         return role if grants is None else max(role, grants.role(*key))
 
@@ -182,7 +223,7 @@ class AccessPolicy:
         key = _bare(jid)
         if key is None:
             return Role.STRANGER
-        best = self._global.role(*key)
+        best = self.role_of(jid)
         for grants in self._devices.values():
             best = max(best, grants.role(*key))
         return best

@@ -69,11 +69,24 @@ class AccessSettings(BaseModel):
     owners: tuple[str, ...] = ()
     controllers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
+    provisioning: str | None = Field(
+        default=None,
+        description="XEP-0324 provisioning server (JID or component) asked about everyone else",
+    )
 
     @field_validator("owners", "controllers", "readers")
     @classmethod
     def _check_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return check_entries(values)
+
+    @field_validator("provisioning")
+    @classmethod
+    def _check_provisioning(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([^@/\s]+@)?[^@/\s]+(/\S+)?", value):
+            raise ValueError(
+                "must be a component (prov.example.org) or a JID (prov@example.org/server)"
+            )
+        return value
 
 
 # Loopback only: the metrics endpoint must never be reachable from the house's network.

@@ -39,6 +39,7 @@ class HubdProcess:
         verbose: bool = False,
         extra_env: dict[str, str] | None = None,
         extra_config: str = "",
+        provisioning: str | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -66,6 +67,10 @@ class HubdProcess:
         )
         # extra_config: more top-level sections (e.g. ``ble: {replay: FILE}``).
         extra = textwrap.dedent(extra_config).strip()
+        if provisioning:
+            header = header.replace(
+                "state_dir: state", f"  provisioning: {provisioning}\nstate_dir: state"
+            )
         self.config_file.write_text(
             header + devices.rstrip() + "\n" + (extra + "\n" if extra else "")
         )

@@ -30,6 +30,7 @@ from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
+from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,6 +78,11 @@ class HubClient:
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
         self.xmpp = xmpp
+        self.provisioning = (
+            None
+            if access.provisioning is None
+            else ProvisioningService(xmpp, access, access.provisioning)
+        )
         self.iot = IotServices(xmpp, hub, access, None if events is None else events.store)
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer
@@ -153,10 +159,14 @@ class HubClient:
         except Exception as err:  # a roster failure must not end the session
             _LOGGER.info("could not fetch the roster: %s", err)
 
-    def _on_presence_subscribe(self, presence: Any) -> None:
+    async def _on_presence_subscribe(self, presence: Any) -> None:
         requester = presence["from"].bare
         item = self.xmpp.client_roster[requester]
-        if self.access.allows_any(requester, Role.READER):
+        friend = self.access.allows_any(requester, Role.READER)
+        if not friend and self.provisioning is not None:
+            # XEP-0324: the provisioning server decides about everyone else.
+            friend = await self.provisioning.is_friend(requester)
+        if friend:
             item.authorize()
             _LOGGER.info("approved the presence subscription of %s", requester)
         else:

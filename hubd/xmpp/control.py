@@ -82,6 +82,7 @@ class ControlService:
         element = payload(iq, "{" + NS_CONTROL + "}")
         assert element is not None
         is_set = not element.tag.endswith("}getForm")
+        await self.access.ensure(requester)  # XEP-0324: ask about unknown requesters
         try:
             try:
                 self.access.admit(requester, Role.CONTROLLER, element)
@@ -106,6 +107,7 @@ class ControlService:
         requester = str(message["from"])
         element = payload(message, "{" + NS_CONTROL + "}")
         assert element is not None
+        await self.access.ensure(requester)
         try:
             self.access.admit(requester, Role.CONTROLLER, element)
             writes = self.validate(parse_set(element), requester)

@@ -170,6 +170,7 @@ class EventService:
         requester = iq["from"]
         element = payload(iq, "{" + NS_EVENTS + "}")
         assert element is not None
+        await self.access.ensure(str(requester))  # XEP-0324: ask about unknown requesters
         try:
             self.access.admit(str(requester), Role.READER, element)
             if element.tag.endswith("}unsubscribe"):

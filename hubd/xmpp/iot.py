@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
-from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.handler import CoroutineCallback
 
 from hubd.access import AccessPolicy
 from hubd.hub import Hub
@@ -29,7 +29,7 @@ class IotServices:
         self.control = ControlService(xmpp, hub, access)
         self.concentrator = Concentrator(hub, access)
         xmpp.register_handler(
-            Callback(
+            CoroutineCallback(
                 "iot concentrator",
                 PayloadMatcher("iq", NS_CONCENTRATORS, types=("get", "set")),
                 self._on_concentrator,
@@ -45,9 +45,10 @@ class IotServices:
         )
         xmpp.add_event_handler("session_start", lambda _e: self.concentrator.forget())
 
-    def _on_concentrator(self, iq: Any) -> None:
+    async def _on_concentrator(self, iq: Any) -> None:
         element = payload(iq, "{" + NS_CONCENTRATORS + "}")
         assert element is not None
+        await self.concentrator.access.ensure(str(iq["from"]))  # XEP-0324
         answer = self.concentrator.handle(str(iq["from"]), element)
         if answer.error is None:
             send_result(iq, answer.payload)

@@ -91,6 +91,7 @@ class ReadoutService:
         requester = str(iq["from"])
         element = payload(iq, "{" + NS_SENSORDATA + "}")
         assert element is not None  # the matcher saw it
+        await self.access.ensure(requester)  # XEP-0324: ask about unknown requesters
         try:
             self.access.admit(requester, Role.READER, element)
             if element.tag.endswith("}cancel"):
