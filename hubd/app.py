@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import signal
 import sqlite3
 from collections.abc import Sequence
 
 from hubd.access import AccessPolicy
+from hubd.backoff import Backoff
 from hubd.config import Config, MetricsSettings, load_config
 from hubd.driver import DriverConfig, DriverContext
 from hubd.errors import ConfigError, XmppAuthError
@@ -53,6 +55,8 @@ READY_TIMEOUT = START_TIMEOUT + 5.0
 # A removed device's supervisor stops its driver within STOP_TIMEOUT; allow a margin.
 NODE_STOP_TIMEOUT = STOP_TIMEOUT + 5.0
 RELOAD_READ_TIMEOUT = 30.0
+# One generator for every node's restart jitter: a Random() each costs 2.5 kB per device.
+_RNG = random.Random()
 
 
 class _Stop(Exception):
@@ -138,7 +142,7 @@ class App:
         node = Node.create(device, driver_cls(device, ctx))
         node_slot.append(node)
         self.hub.add_node(node)
-        supervisor = NodeSupervisor(self.hub, node)
+        supervisor = NodeSupervisor(self.hub, node, Backoff(base=1.0, cap=300.0, rng=_RNG))
         supervisor_slot.append(supervisor)
         self.supervisors[node_id] = supervisor
         return supervisor

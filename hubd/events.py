@@ -18,6 +18,7 @@ historical readouts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -55,17 +56,24 @@ class Event:
     dropped: int = 0  # events dropped for this subscriber before this one (queue full)
     delayed: bool = False  # it waited in the outbox: delivery says so (XEP-0203)
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON for the outbox."""
-        return {
+    def to_json_text(self, values: str) -> str:
+        """:meth:`to_json` as text, around ``values`` already encoded (shared by subscribers)."""
+        data = self.to_json(encode=False)
+        return f'{json.dumps(data)[:-1]}, "values": {values}}}'
+
+    def to_json(self, encode: bool = True) -> dict[str, Any]:
+        """JSON for the outbox (without ``values`` when not ``encode``)."""
+        data = {
             "subscriber": self.subscriber,
             "target": self.target,
             "node_id": self.node_id,
             "seqnr": self.seqnr,
-            "values": [encode_value(v) for v in self.values],
             "created": self.created.isoformat(),
             "channel": self.channel,
         }
+        if encode:
+            data["values"] = [encode_value(v) for v in self.values]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any], dropped: int = 0) -> Event:
@@ -93,6 +101,10 @@ class EventSink(Protocol):
 
     def end_batch(self) -> None:
         """A batch of deliveries is complete (a good moment to ask for acks)."""
+
+    # Optional: ``deliver_batch(events: Sequence[tuple[int, Event]])`` sends several
+    # fresh events of one subscription at once (same subscriber, target, node,
+    # seqnr and channel, in order); each is reported through acked()/failed().
 
 
 @dataclass
@@ -391,12 +403,26 @@ class EventEngine:
             # The live path: a subscriber with nothing waiting gets its event now,
             # while the commit below runs; order holds because nothing is older.
             sent = self._send_live(fresh)
+            if sent:
+                # Let the XMPP stream write them first: the commit's worker thread
+                # would otherwise compete for the interpreter while they go out.
+                await asyncio.sleep(0)
         if history or acked or states or fresh:
+            # One value fires for every subscriber of its node: encode it once per batch.
+            encoded: dict[tuple[int, ...], str] = {}
+
+            def to_text(event: Event) -> str:
+                key = tuple(map(id, event.values))
+                values = encoded.get(key)
+                if values is None:
+                    values = encoded[key] = json.dumps([encode_value(v) for v in event.values])
+                return event.to_json_text(values)
+
             await self.store.commit_batch(
                 history=history,
                 delivered=acked,
                 states=states,
-                events=[(i, e.subscriber, e.to_json()) for i, e in fresh],
+                events=[(i, e.subscriber, to_text(e)) for i, e in fresh],
                 limit=self.settings.queue_limit,
             )
             if fresh:
@@ -410,14 +436,38 @@ class EventEngine:
             self.sink.end_batch()
 
     def _send_live(self, fresh: Sequence[tuple[int, Event]]) -> bool:
-        """Send fresh events of subscribers with no backlog; the rest join the backlog."""
-        sent = False
+        """Send fresh events of subscribers with no backlog; the rest join the backlog.
+
+        When one batch holds several events of the same subscription (the
+        events came faster than they went out), a sink that can batch gets
+        them together: one message instead of one each.
+        """
+        batch = getattr(self.sink, "deliver_batch", None)
+        if batch is None or len(fresh) < 2:
+            sent = False
+            for event_id, event in fresh:
+                if event.subscriber in self._backlog or not self._send(event_id, event):
+                    self._backlog.add(event.subscriber)
+                else:
+                    sent = True
+            return sent
+        runs: dict[tuple[str, str, str, int, str], list[tuple[int, Event]]] = {}
         for event_id, event in fresh:
-            if event.subscriber in self._backlog or not self._send(event_id, event):
+            if event.subscriber in self._backlog or not self._deliverable(event.subscriber):
                 self._backlog.add(event.subscriber)
+                continue
+            if event_id in self._in_flight:
+                continue
+            key = (event.subscriber, event.target, event.node_id, event.seqnr, event.channel)
+            runs.setdefault(key, []).append((event_id, event))
+        for run in runs.values():
+            self._in_flight.update(event_id for event_id, _ in run)
+            if len(run) == 1:
+                assert self.sink is not None
+                self.sink.deliver(*run[0])
             else:
-                sent = True
-        return sent
+                batch(run)
+        return bool(runs)
 
     async def _flush(self, subscribers: set[str | None], fresh: set[int]) -> None:
         queued: list[QueuedEvent]

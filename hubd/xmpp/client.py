@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
+from slixmpp.stanza import Presence
 
 from hubd.access import AccessPolicy, Role
 from hubd.commands import ChatCommands
@@ -75,6 +76,14 @@ class HubClient:
         xmpp.plugin["xep_0030"].del_identity(category="client", itype="bot")
         xmpp.plugin["xep_0030"].add_identity(category="client", itype="bot", name="hubd")
         xmpp.plugin["xep_0115"].caps_node = CAPS_NODE
+        # xep_0115 adds caps to presence with an *async* outgoing filter, which
+        # slixmpp runs as a task and a wait for every stanza sent (each event
+        # message too: ~3 loop turns each).  The same, synchronous, from the
+        # version string computed once per session.
+        caps_plugin: Any = xmpp.plugin["xep_0115"]
+        xmpp.del_filter("out", caps_plugin._filter_add_caps)
+        xmpp.add_filter("out", self._add_caps)
+        self._caps_ver: str | None = None
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
         self.xmpp = xmpp
@@ -147,12 +156,28 @@ class HubClient:
         text = f"{total} device{'s' if total != 1 else ''}"
         return f"{text}, {offline} offline" if offline else text
 
+    def _add_caps(self, stanza: Any) -> Any:
+        """Outgoing filter: XEP-0115 caps on available presence, nothing else touched."""
+        caps = self.xmpp.plugin["xep_0115"]
+        if (
+            self._caps_ver
+            and caps.broadcast
+            and isinstance(stanza, Presence)
+            and stanza["type"] in ("available", "chat", "away", "dnd", "xa")
+        ):
+            stanza["caps"]["node"] = caps.caps_node
+            stanza["caps"]["hash"] = caps.hash
+            stanza["caps"]["ver"] = self._caps_ver
+        return stanza
+
     def send_presence(self) -> None:
         """Broadcast availability with the status line (caps are added by xep_0115)."""
         self.xmpp.send_presence(pstatus=self.status_line())
 
     async def _on_session_start(self, _event: Any) -> None:
-        await self.xmpp.plugin["xep_0115"].update_caps(broadcast=False)
+        caps = self.xmpp.plugin["xep_0115"]
+        await caps.update_caps(broadcast=False)
+        self._caps_ver = await caps.get_verstring(self.xmpp.boundjid)
         self.send_presence()
         try:
             await self.xmpp.get_roster(timeout=10)

@@ -44,6 +44,7 @@ from hubd.xmpp.sensordata_xml import (
     NodeRef,
     build_accepted,
     build_fields,
+    build_fields_series,
     convert,
     local_name,
     parse_bool_attr,
@@ -52,6 +53,7 @@ from hubd.xmpp.sensordata_xml import (
     qname,
     requested_categories,
     require,
+    timestamp_elements,
 )
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 
@@ -60,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 NS_EVENTS = "urn:xmpp:iot:events"
 NS_DELAY = "urn:xmpp:delay"
 EVENT_ID_PREFIX = "hubd-ev-"
+BATCH_SEPARATOR = "."
 DELAYED_AFTER = timedelta(seconds=2)
 FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
 DROPPED = FieldSpec(
@@ -145,6 +148,9 @@ class EventService:
         # Group-chat rooms subscribe too (rooms[].devices): reachable while joined.
         self._is_room: Callable[[str], bool] = lambda _jid: False
         self._room_joined: Callable[[str], bool] = lambda _jid: False
+        # Event elements shared by the subscribers of one engine batch (keyed by the
+        # values' ids: the values are kept with them, so the ids stay theirs).
+        self._elements: dict[tuple[object, ...], tuple[object, list[Element]]] = {}
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -327,8 +333,54 @@ class EventService:
         if not self._acks_expected():
             self.engine.acked([event_id])
 
+    def deliver_batch(self, events: Sequence[tuple[int, Event]]) -> None:
+        """Send several events of one subscription as one fields message.
+
+        The engine batches only fresh events of the same subscriber, target,
+        node and seqnr.  Each event keeps its own ``<timestamp>`` elements, in
+        order (XEP-0323 lets one ``<fields/>`` carry several); the message id
+        names every event, so one acknowledgement or bounce covers them all.
+        Chat and room channels, a node gone or a right withdrawn: one by one.
+        """
+        first = events[0][1]
+        node = self.hub.nodes.get(first.node_id)
+        if (
+            first.channel in (CHAT, ROOM)
+            or node is None
+            or not self.access.allows(first.subscriber, Role.READER, node.id)
+            or any(event.dropped or event.delayed for _, event in events)
+        ):
+            for event_id, event in events:
+                self.deliver(event_id, event)
+            return
+        # The same values go to every subscriber of the node: their elements are
+        # built once per engine batch (end_batch forgets them).
+        series = []
+        for _, event in events:
+            key = (node.id, *map(id, event.values))
+            cached = self._elements.get(key)
+            if cached is None:
+                pairs = [(spec, v) for v in event.values if (spec := node.spec.get(v.name))]
+                cached = self._elements[key] = (event.values, timestamp_elements(pairs))
+            series.append(cached[1])
+        message = self.xmpp.make_message(mto=JID(first.target))
+        message.xml.append(build_fields_series(first.seqnr, NodeRef(node.id, node.source), series))
+        ids = [event_id for event_id, _ in events]
+        message["id"] = EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids))
+        if datetime.now(UTC) - first.created > DELAYED_AFTER:
+            delay = SubElement(
+                message.xml,
+                qname(NS_DELAY, "delay"),
+                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(first.created)},
+            )
+            delay.text = "Stored while the subscriber or the hub was offline"
+        message.send()
+        if not self._acks_expected():
+            self.engine.acked(ids)
+
     def end_batch(self) -> None:
         """Ask the server to acknowledge what was just sent."""
+        self._elements.clear()
         if self._acks_expected() and self.xmpp.transport is not None:
             stream_management: Any = self.xmpp.plugin["xep_0198"]
             stream_management.request_ack()
@@ -337,26 +389,32 @@ class EventService:
         return bool(self.xmpp.plugin["xep_0198"].enabled_out)
 
     def _on_acked(self, stanza: Any) -> None:
-        event_id = _event_id(stanza)
-        if event_id is not None:
-            self.engine.acked([event_id])
+        event_ids = _event_ids(stanza)
+        if event_ids:
+            self.engine.acked(event_ids)
 
     def _on_message(self, message: Any) -> None:
         if message["type"] != "error":
             return
-        event_id = _event_id(message)
-        if event_id is not None:
+        event_ids = _event_ids(message)
+        if event_ids:
             sender = message["from"]
-            _LOGGER.info("event %d bounced from %s: held for later", event_id, sender)
+            _LOGGER.info(
+                "event %s bounced from %s: held for later",
+                ", ".join(map(str, event_ids)),
+                sender,
+            )
             self._present.setdefault(sender.bare, set()).discard(sender.full)
-            self.engine.failed(event_id)
+            for event_id in event_ids:
+                self.engine.failed(event_id)
 
 
-def _event_id(stanza: Any) -> int | None:
+def _event_ids(stanza: Any) -> list[int]:
+    """The events a message carried: ``hubd-ev-12``, or ``hubd-ev-12.15.19`` for a batch."""
     stanza_id = str(stanza["id"] or "")
     if not stanza_id.startswith(EVENT_ID_PREFIX):
-        return None
+        return []
     try:
-        return int(stanza_id.removeprefix(EVENT_ID_PREFIX))
+        return [int(part) for part in stanza_id[len(EVENT_ID_PREFIX) :].split(BATCH_SEPARATOR)]
     except ValueError:
-        return None
+        return []

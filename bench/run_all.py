@@ -1,0 +1,111 @@
+"""Run every benchmark and print one table: ``python bench/run_all.py`` (or ``./dev bench``).
+
+Each benchmark is also a script of its own (``python bench/NAME.py --help``):
+
+* events.py      event latency against a minimal relay and a raw message
+* readout.py     readout round trip against a bare XMPP ping
+* throughput.py  sustained events/s to 1, 20 and 100 subscribers, loss, vs a bare sender
+* footprint.py   startup to READY and resident memory with 10, 100, 1,000 devices
+* idle.py        idle CPU and wake-ups with 100 devices
+* soak.py        memory growth over a soak with steady events (10 minutes by default)
+
+``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
+``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
+A benchmark that fails becomes a row saying so; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import events
+import footprint
+import idle
+import readout
+import soak
+import throughput
+from common import Row, markdown_table, print_table
+
+BENCHMARKS = {
+    "events": events,
+    "readout": readout,
+    "throughput": throughput,
+    "footprint": footprint,
+    "idle": idle,
+    "soak": soak,
+}
+
+
+def machine() -> str:
+    """One line about the machine the figures come from."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    parser.add_argument("--soak-seconds", type=float, help="length of the soak (default 600)")
+    parser.add_argument("--markdown", type=Path, help="also write the table here (Markdown)")
+    options = parser.parse_args()
+    names = options.only.split(",") if options.only else list(BENCHMARKS)
+    rows: list[Row] = []
+    started = time.monotonic()
+    for name in names:
+        module = BENCHMARKS[name]
+        sub = argparse.ArgumentParser()
+        module.add_arguments(sub)
+        args = sub.parse_args([])
+        if options.quick:
+            if name in ("events", "readout"):
+                args.rounds = 100
+            elif name == "footprint":
+                args.rounds, args.settle = 1, 3
+            elif name in ("idle", "throughput"):
+                args.seconds = 30 if name == "idle" else 3
+            elif name == "soak":
+                args.seconds = 60
+        if name == "soak" and options.soak_seconds:
+            args.seconds = options.soak_seconds
+        print(f"== {name}", flush=True)
+        try:
+            result = module.run(args)
+        except Exception as err:
+            traceback.print_exc()
+            result = [Row(f"{name}: FAILED", f"{type(err).__name__}: {err}"[:120], met=False)]
+        print_table(result)
+        rows.extend(result)
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = f"hubd benchmarks, {when}, {machine()}; took {time.monotonic() - started:.0f} s"
+    print()
+    print(header)
+    print_table(rows)
+    if options.markdown:
+        options.markdown.write_text(f"{header}\n\n{markdown_table(rows)}\n")
+    return 0 if all(row.met is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
