@@ -52,6 +52,30 @@ async def alice(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
 
 
 @pytest.fixture
+async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
+    """Bob (a reader), connected and available."""
+    client = await connect_client(prosody, "bob", ACCOUNTS["bob"])
+    yield client
+    await client.disconnect_and_wait()
+
+
+@pytest.fixture
+async def carol(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
+    """Carol (a controller), connected and available."""
+    client = await connect_client(prosody, "carol", ACCOUNTS["carol"])
+    yield client
+    await client.disconnect_and_wait()
+
+
+@pytest.fixture
+async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
+    """Mallory (a stranger), connected and available."""
+    client = await connect_client(prosody, "mallory", ACCOUNTS["mallory"])
+    yield client
+    await client.disconnect_and_wait()
+
+
+@pytest.fixture
 async def hubd(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
     """hubd running as a real process, connected to the session's Prosody."""
     process = HubdProcess(tmp_path / "hubd", prosody)

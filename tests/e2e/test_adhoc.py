@@ -44,20 +44,6 @@ async def _client(prosody: ProsodyServer, user: str, resource: str = "test") -> 
     return await connect_client(prosody, user, f"{user}pass", resource=resource)
 
 
-@pytest.fixture
-async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await _client(prosody, "bob")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await _client(prosody, "mallory")
-    yield client
-    await client.disconnect_and_wait()
-
-
 async def command_list(client: TestClient, hub: HubdProcess) -> list[tuple[str, str]]:
     iq = await client.plugin["xep_0050"].get_commands(jid=JID(hub.jid), timeout=10)
     # slixmpp hands the items over as a set: the order on the wire is lost.

@@ -48,27 +48,6 @@ async def _client(prosody: ProsodyServer, user: str, resource: str = "test") -> 
     return await connect_client(prosody, user, f"{user}pass", resource=resource)
 
 
-@pytest.fixture
-async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await _client(prosody, "bob")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def carol(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await _client(prosody, "carol")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await _client(prosody, "mallory")
-    yield client
-    await client.disconnect_and_wait()
-
-
 def _from_hub(message: object) -> bool:
     return message["from"].bare == HUB and bool(message["body"])  # type: ignore[index]
 

@@ -42,20 +42,6 @@ async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProce
     await process.stop()
 
 
-@pytest.fixture
-async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await connect_client(prosody, "bob", "bobpass")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def carol(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await connect_client(prosody, "carol", "carolpass")
-    yield client
-    await client.disconnect_and_wait()
-
-
 async def still_answers(client: TestClient, hub: HubdProcess, seqnr: int) -> None:
     """A normal readout works, and hubd never dropped its session."""
     _, payloads = await readout(

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from xml.etree.ElementTree import Element
 
-import pytest
 from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
-from xmpp_client import TestClient, connect_client
-
-from hubd.testing.prosody import ProsodyServer
+from xmpp_client import TestClient
 
 PORCH_ON = (
     f"<set xmlns='{CTRL}'><node nodeId='porch-light'/><boolean name='state' value='true'/></set>"
 )
-
-
-@pytest.fixture
-async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await connect_client(prosody, "mallory", "mallorypass")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await connect_client(prosody, "bob", "bobpass")
-    yield client
-    await client.disconnect_and_wait()
-
-
-@pytest.fixture
-async def carol(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    client = await connect_client(prosody, "carol", "carolpass")
-    yield client
-    await client.disconnect_and_wait()
 
 
 async def test_readout_of_all_nodes(hubd: HubdProcess, alice: TestClient) -> None:

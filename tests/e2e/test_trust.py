@@ -59,24 +59,6 @@ async def _client(prosody: ProsodyServer, user: str) -> AsyncIterator[TestClient
 
 
 @pytest.fixture
-async def bob(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    async for client in _client(prosody, "bob"):
-        yield client
-
-
-@pytest.fixture
-async def carol(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    async for client in _client(prosody, "carol"):
-        yield client
-
-
-@pytest.fixture
-async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
-    async for client in _client(prosody, "mallory"):
-        yield client
-
-
-@pytest.fixture
 async def dave(prosody: ProsodyServer, hub: HubdProcess) -> AsyncIterator[TestClient]:
     async for client in _client(prosody, "dave"):
         yield client
