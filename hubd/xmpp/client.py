@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Presence
 
 from hubd.access import AccessPolicy, Role
@@ -34,6 +35,8 @@ from hubd.xmpp.muc import MucService
 from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)
+
+ROSTER_TIMEOUT = 10.0
 
 DEFAULT_RESOURCE = "hubd"
 CAPS_NODE = "https://github.com/hubd/hubd"
@@ -180,9 +183,11 @@ class HubClient:
         self._caps_ver = await caps.get_verstring(self.xmpp.boundjid)
         self.send_presence()
         try:
-            await self.xmpp.get_roster(timeout=10)
-        except Exception as err:  # a roster failure must not end the session
-            _LOGGER.info("could not fetch the roster: %s", err)
+            await self.xmpp.get_roster(timeout=ROSTER_TIMEOUT)
+        except IqTimeout:  # the link may have dropped: the next session asks again
+            _LOGGER.info("the server sent no roster within %g s", ROSTER_TIMEOUT)
+        except IqError as err:  # a roster failure must not end the session
+            _LOGGER.info("the server refused the roster: %s", err.condition)
 
     async def _on_presence_subscribe(self, presence: Any) -> None:
         requester = presence["from"].bare

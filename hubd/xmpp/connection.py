@@ -63,6 +63,7 @@ class ConnectionSupervisor:
         for event, handler in (
             ("session_start", self._on_session_start),
             ("session_resumed", self._on_session_resumed),
+            ("sm_enabled", self._on_sm_enabled),
             ("connection_failed", self._on_connection_failed),
             ("failed_all_auth", self._on_failed_auth),
             ("disconnected", self._on_disconnected),
@@ -82,6 +83,12 @@ class ConnectionSupervisor:
 
     def _on_session_resumed(self, _event: Any) -> None:
         self._settle(_Outcome(True, "session resumed", resumed=True))
+
+    def _on_sm_enabled(self, enabled: Any) -> None:
+        # slixmpp starts the session before it enables XEP-0198, so a link cut
+        # between the two cannot be resumed; this line tells when it can.
+        resumable = bool(enabled["resume"])
+        _LOGGER.debug("stream management enabled%s", ", resumable" if resumable else "")
 
     def _on_connection_failed(self, error: Any) -> None:
         self._settle(_Outcome(False, _describe(error)))
