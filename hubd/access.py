@@ -24,6 +24,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, TypeVar
 from xml.etree.ElementTree import Element
@@ -102,6 +103,55 @@ class _Grants:
         return max(self.jids.get(bare, Role.STRANGER), self.domains.get(domain, Role.STRANGER))
 
 
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    """What a provisioning server said of one JID (XEP-0324), narrowed as it said.
+
+    ``canRead`` may narrow reading to some nodes and fields, ``canControl``
+    control to some nodes and parameters; None means "not narrowed".  A node
+    the JID may control it may also read (a control form shows the values).
+    """
+
+    reads: bool
+    controls: bool
+    read_nodes: frozenset[str] | None = None
+    read_fields: frozenset[str] | None = None
+    control_nodes: frozenset[str] | None = None
+    parameters: frozenset[str] | None = None
+
+    def role_on(self, node_id: str) -> Role:
+        """The role on one node."""
+        if self.controls and (self.control_nodes is None or node_id in self.control_nodes):
+            return Role.CONTROLLER
+        if self.reads and (self.read_nodes is None or node_id in self.read_nodes):
+            return Role.READER
+        return Role.STRANGER
+
+    def hub_wide(self) -> Role:
+        """The role on every node, whatever the hub adds later."""
+        if self.controls and self.control_nodes is None:
+            return Role.CONTROLLER
+        if self.reads and self.read_nodes is None:
+            return Role.READER
+        return Role.STRANGER
+
+    def best(self) -> Role:
+        """The strongest role on some node."""
+        if self.controls and self.control_nodes != frozenset():
+            return Role.CONTROLLER
+        if self.reads and self.read_nodes != frozenset():
+            return Role.READER
+        return Role.STRANGER
+
+    def fields(self, node_id: str, needed: Role) -> frozenset[str] | None:
+        """The fields (or parameters) of ``node_id`` open to ``needed``; None for all."""
+        if needed >= Role.CONTROLLER:
+            return self.parameters
+        if self.reads and (self.read_nodes is None or node_id in self.read_nodes):
+            return self.read_fields
+        return self.parameters  # readable only because it may be controlled
+
+
 def _bare(jid: str) -> tuple[str, str] | None:
     """(bare JID, domain), lowercased; None for servers and components (never principals)."""
     bare = jid.split("/", 1)[0].lower()
@@ -126,8 +176,8 @@ class AccessPolicy:
         self._devices: dict[str, _Grants] = {}
         # XEP-0324: roles a provisioning server gave to JIDs the lists do not name.
         self.provisioning: str | None = None
-        self.resolver: Callable[[str], Awaitable[Role | None]] | None = None
-        self._provisioned: OrderedDict[str, Role] = OrderedDict()
+        self.resolver: Callable[[str], Awaitable[Provisioned | None]] | None = None
+        self._provisioned: OrderedDict[str, Provisioned] = OrderedDict()
         self.limits = limits or LimitSettings()
         #: One limiter for every entry point: a sender's requests count together.
         self.limiter = RateLimiter(self.limits)
@@ -179,7 +229,9 @@ class AccessPolicy:
         key = _bare(jid)
         if key is None:
             return Role.STRANGER
-        return max(self._global.role(*key), self._provisioned.get(key[0], Role.STRANGER))
+        role = self._global.role(*key)
+        provisioned = self._provisioned.get(key[0])
+        return role if provisioned is None else max(role, provisioned.hub_wide())
 
     # --- provisioning (XEP-0324) -----------------------------------------------------
 
@@ -190,13 +242,13 @@ class AccessPolicy:
             return
         if self.best_role(jid) > Role.STRANGER:
             return
-        role = await self.resolver(key[0])
-        if role is not None:  # None: no answer (timeout); ask again next time
-            self.grant_provisioned(key[0], role)
+        answer = await self.resolver(key[0])
+        if answer is not None:  # None: no answer (timeout); ask again next time
+            self.grant_provisioned(key[0], answer)
 
-    def grant_provisioned(self, bare: str, role: Role) -> None:
+    def grant_provisioned(self, bare: str, answer: Provisioned) -> None:
         """Remember what the provisioning server said of ``bare`` (bounded, oldest forgotten)."""
-        self._provisioned[bare.lower()] = role
+        self._provisioned[bare.lower()] = answer
         self._provisioned.move_to_end(bare.lower())
         while len(self._provisioned) > PROVISIONED_CACHE:
             self._provisioned.popitem(last=False)
@@ -215,8 +267,28 @@ class AccessPolicy:
         if key is None:
             return Role.STRANGER
         role = self.role_of(jid)
+        if (provisioned := self._provisioned.get(key[0])) is not None:
+            role = max(role, provisioned.role_on(node_id))
         grants = self._devices.get(node_id)
         return role if grants is None else max(role, grants.role(*key))
+
+    def fields_for(self, jid: str, node_id: str, needed: Role) -> frozenset[str] | None:
+        """The fields of ``node_id`` that ``jid`` may use with ``needed``; None for all.
+
+        Only a provisioning server narrows fields (its canRead field list, its
+        canControl parameter list); the access lists grant whole devices.
+        Callers have checked :meth:`allows` first.
+        """
+        key = _bare(jid)
+        if key is None or (provisioned := self._provisioned.get(key[0])) is None:
+            return None
+        grants = self._devices.get(node_id)
+        listed = self._global.role(*key)
+        if grants is not None:
+            listed = max(listed, grants.role(*key))
+        if listed >= needed:
+            return None
+        return provisioned.fields(node_id, needed)
 
     def best_role(self, jid: str) -> Role:
         """The strongest role ``jid`` holds anywhere (hub-wide or on some device)."""
@@ -224,6 +296,8 @@ class AccessPolicy:
         if key is None:
             return Role.STRANGER
         best = self.role_of(jid)
+        if (provisioned := self._provisioned.get(key[0])) is not None:
+            best = max(best, provisioned.best())
         for grants in self._devices.values():
             best = max(best, grants.role(*key))
         return best

@@ -172,23 +172,29 @@ def shown_values(values: Iterable[FieldValue]) -> list[FieldValue]:
     return [v for v in values if v.name != "online"]
 
 
-def format_list(nodes: Sequence[Node]) -> str:
-    """The ``list`` reply: a count, then one line per device with its latest values."""
+def format_list(
+    nodes: Sequence[Node], open_fields: Callable[[Node], frozenset[str] | None] | None = None
+) -> str:
+    """The ``list`` reply: a count, then one line per device with its latest values.
+
+    ``open_fields`` gives, per device, the only fields to show (None: all).
+    """
     offline = sum(1 for n in nodes if not n.online)
     count = f"{len(nodes)} device{'s' if len(nodes) != 1 else ''}"
     lines = [f"{count}, {offline} offline:" if offline else f"{count}:"]
     if not nodes:
         return "No devices are configured."
     for node in nodes:
-        lines.append(BULLET + device_label(node) + ": " + _summary(node))
+        allowed = open_fields(node) if open_fields is not None else None
+        lines.append(BULLET + device_label(node) + ": " + _summary(node, allowed))
     return "\n".join(lines)
 
 
-def _summary(node: Node) -> str:
+def _summary(node: Node, allowed: frozenset[str] | None) -> str:
     if not node.online:
         reason = f" ({node.state_message})" if node.state_message else ""
         return f"{node.state.value}{reason}"
-    values = shown_values(node.cache.values())
+    values = [v for v in shown_values(node.cache.values()) if allowed is None or v.name in allowed]
     if not values:
         return "no values yet"
     return SEPARATOR.join(format_field(node.spec.get(v.name), v) for v in values)
@@ -388,6 +394,34 @@ class ChatCommands:
             return list(self.hub.nodes.values())  # no sender: an internal caller
         return self.access.visible(viewer, self.hub.nodes)
 
+    def open_fields(
+        self, node: Node, needed: Role = Role.READER, sender: str | None = None
+    ) -> frozenset[str] | None:
+        """The fields of ``node`` that ``sender`` (default: the sender being answered)
+        may use with ``needed``; None for all.
+
+        XEP-0324: a provisioning server may narrow a JID to some fields (and
+        control parameters); every other field is treated as if the device had
+        none such, so the JID learns nothing of it.
+        """
+        viewer = sender if sender is not None else _VIEWER.get()
+        return None if viewer is None else self.access.fields_for(viewer, node.id, needed)
+
+    def fields_of(
+        self, node: Node, needed: Role = Role.READER, sender: str | None = None
+    ) -> list[FieldSpec]:
+        """The fields of ``node`` open to the sender with ``needed`` (see :meth:`open_fields`)."""
+        allowed = self.open_fields(node, needed, sender)
+        return [s for s in node.spec.fields if allowed is None or s.name in allowed]
+
+    def writable_of(self, node: Node, sender: str | None = None) -> list[FieldSpec]:
+        """The control parameters of ``node`` the sender may set."""
+        return [s for s in self.fields_of(node, Role.CONTROLLER, sender) if s.writable]
+
+    def list_reply(self, sender: str | None = None) -> str:
+        """The ``list`` reply for ``sender``: its devices, and of each only its fields."""
+        return format_list(self.nodes_for(sender), lambda n: self.open_fields(n, sender=sender))
+
     def _unknown(self, word: str, words: Sequence[str]) -> str:
         node = self._maybe_device(words)
         if node is not None:
@@ -456,11 +490,15 @@ class ChatCommands:
         shown = ", ".join(ids[:8])
         return shown + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
 
-    @staticmethod
-    def resolve_field(node: Node, text: str, *, exact: bool = False) -> FieldSpec | None:
-        """The field of ``node`` that ``text`` names (exactly, else by a unique beginning)."""
+    def resolve_field(
+        self, node: Node, text: str, *, exact: bool = False, needed: Role = Role.READER
+    ) -> FieldSpec | None:
+        """The field of ``node`` that ``text`` names (exactly, else by a unique beginning).
+
+        Only the fields open to the sender with ``needed`` count (XEP-0324).
+        """
         key = _normal(text)
-        fields = node.spec.fields
+        fields = self.fields_of(node, needed)
         for spec in fields:
             if key in (_normal(spec.name), _normal(spec.display_name)):
                 return spec
@@ -488,15 +526,16 @@ class ChatCommands:
             viewer = _VIEWER.get()
             for node in nodes:
                 mine = viewer is None or self.access.allows(viewer, Role.CONTROLLER, node.id)
-                if node.spec.writable and mine:
-                    spec = node.spec.writable[0]
+                writable = self.writable_of(node) if mine else []
+                if writable:
+                    spec = writable[0]
                     return f"Try: set {node.id} {spec.name} {example_value(spec)}"
         if name == "read" and nodes:
             return f"Try: read {nodes[0].id}"
         return ""
 
     async def _list(self, call: Invocation) -> str:
-        return format_list(self.nodes_for(call.sender))
+        return self.list_reply(call.sender)
 
     async def _read(self, call: Invocation) -> str:
         if not call.args:
@@ -508,18 +547,24 @@ class ChatCommands:
         if rest:
             spec = self.resolve_field(node, " ".join(rest))
             if spec is None:
-                names = ", ".join(s.name for s in node.spec.fields)
+                names = ", ".join(s.name for s in self.fields_of(node))
                 raise CommandError(f"{node.id} has no field '{' '.join(rest)}'; fields: {names}.")
             fields = frozenset({spec.name})
         return (await self.read_reply(node, fields))[1]
 
     async def read_reply(
-        self, node: Node, fields: frozenset[str] = frozenset()
+        self, node: Node, fields: frozenset[str] = frozenset(), *, sender: str | None = None
     ) -> tuple[bool, str]:
-        """Read ``node`` through the hub; return (success, the words for people).
+        """Read ``node`` through the hub for ``sender``; return (success, the words for people).
 
         On failure the words say why and add the last known values.
         """
+        # XEP-0324: only the fields a provisioning server opened are read and shown.
+        allowed = self.open_fields(node, sender=sender)
+        if allowed is not None:
+            fields = (fields or frozenset(s.name for s in node.spec.fields)) & allowed
+            if not fields:  # nothing open: never an empty request, which reads all
+                return True, format_read(node, [], self.now())
         try:
             values = await self.hub.read(node.id, fields)
         except DriverUnavailable as err:
@@ -569,7 +614,8 @@ class ChatCommands:
                 f"Try: set {node.id} {spec.name} {example_value(spec)}"
             )
         except ControlError as err:
-            return False, f"{node.id} {spec.name} cannot be set: {err}. {self._hint(node)}"
+            hint = self._hint(node, actor)
+            return False, f"{node.id} {spec.name} cannot be set: {err}. {hint}"
         except DriverUnavailable as err:
             return False, f"{node.name} is {node.state.value} ({err}); not changed."
         except (DriverError, NodeNotFound) as err:
@@ -577,19 +623,21 @@ class ChatCommands:
         return True, f"{node.name}: {spec.name} {format_value(spec, value)}"
 
     def _field_and_value(self, node: Node, rest: Sequence[str]) -> tuple[FieldSpec, str]:
-        writable = node.spec.writable
+        # XEP-0324: only the parameters a provisioning server opened count; any
+        # other field gets the same answer as one the device does not have.
+        writable = self.writable_of(node)
         if not rest:
             raise CommandError(f"Set {node.id} to what? {self._hint(node)}")
         if len(rest) == 1:
             # "set porch-light on": the device has one thing to set.  Only an
             # exact field name counts here, or "on" would be a prefix of "online".
-            exact = self.resolve_field(node, rest[0], exact=True)
+            exact = self.resolve_field(node, rest[0], exact=True, needed=Role.CONTROLLER)
             if exact is None and len(writable) == 1:
                 return writable[0], rest[0]
             if exact is not None:
                 raise CommandError(f"Set {node.id} {exact.name} to what? {self._hint(node)}")
             raise CommandError(self._no_field(node, rest[0]))
-        spec = self.resolve_field(node, rest[0])
+        spec = self.resolve_field(node, rest[0], needed=Role.CONTROLLER)
         if spec is None:
             # "set display hello world": text for the one writable text field;
             # any other type cannot take several words, so the first was a field.
@@ -604,19 +652,18 @@ class ChatCommands:
         return spec, " ".join(rest[1:])
 
     def _no_field(self, node: Node, text: str) -> str:
-        names = ", ".join(s.name for s in node.spec.writable) or "none can be set"
+        names = ", ".join(s.name for s in self.writable_of(node)) or "none can be set"
         return f"{node.id} has no field '{text}'; fields: {names}. {self._hint(node)}"
 
-    @staticmethod
-    def _writable_names(node: Node) -> str:
-        names = [s.name for s in node.spec.writable]
+    def _writable_names(self, node: Node) -> str:
+        names = [s.name for s in self.writable_of(node)]
         return "writable: " + ", ".join(names) if names else "it has nothing to set"
 
-    @staticmethod
-    def _hint(node: Node) -> str:
-        if not node.spec.writable:
+    def _hint(self, node: Node, sender: str | None = None) -> str:
+        writable = self.writable_of(node, sender)
+        if not writable:
             return f"Try: read {node.id}"
-        spec = node.spec.writable[0]
+        spec = writable[0]
         return f"Try: set {node.id} {spec.name} {example_value(spec)}"
 
     async def _coming_soon(self, call: Invocation) -> str:

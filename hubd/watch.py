@@ -111,11 +111,11 @@ class _Watch:
             return []
         spec = self.commands.resolve_field(node, words[0])
         if spec is None:
-            names = ", ".join(s.name for s in node.spec.fields)
-            raise CommandError(
-                f"{node.id} has no field '{words[0]}'; fields: {names}. "
-                f"Try: watch {node.id} {node.spec.fields[0].name}"
-            )
+            # Only the fields open to the sender (XEP-0324 may narrow them).
+            open_fields = self.commands.fields_of(node)
+            names = ", ".join(s.name for s in open_fields)
+            try_line = f" Try: watch {node.id} {open_fields[0].name}" if open_fields else ""
+            raise CommandError(f"{node.id} has no field '{words[0]}'; fields: {names}.{try_line}")
         condition = " ".join(words[1:]).strip().lower()
         if not condition or condition in ("changes", "change"):
             return [FieldRule(spec.name)]

@@ -8,7 +8,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 import pytest
 
-from hubd.access import AccessPolicy, DeviceAccess, Role
+from hubd.access import AccessPolicy, DeviceAccess, Provisioned, Role
 from hubd.config import load_config
 from hubd.errors import AccessDenied, ConfigError
 from hubd.limits import LimitSettings, PolicyViolation, RateLimited
@@ -87,6 +87,51 @@ def test_update_replaces_the_device_grants() -> None:
     policy.update(owners=["alice@example.org"])
     assert policy.role_for("bob@example.org", "porch-light") is Role.STRANGER
     assert policy.best_role("neighbour@example.net") is Role.STRANGER
+
+
+def test_a_provisioning_answer_without_lists_grants_hub_wide() -> None:
+    policy = AccessPolicy(owners=["alice@example.org"])
+    policy.grant_provisioned("dave@example.org", Provisioned(reads=True, controls=False))
+    assert policy.role_of("dave@example.org/phone") is Role.READER
+    assert policy.role_for("dave@example.org", "any-device") is Role.READER
+    assert policy.fields_for("dave@example.org", "any-device", Role.READER) is None
+    assert not policy.allows("dave@example.org", Role.CONTROLLER, "any-device")
+
+
+def test_a_narrowed_provisioning_answer_holds_on_its_nodes_and_fields_only() -> None:
+    policy = AccessPolicy(readers=["bob@example.org"])
+    answer = Provisioned(
+        reads=True,
+        controls=True,
+        read_nodes=frozenset({"meter"}),
+        read_fields=frozenset({"power"}),
+        control_nodes=frozenset({"gate"}),
+        parameters=frozenset({"state"}),
+    )
+    policy.grant_provisioned("Dave@Example.org", answer)
+    nodes = {"meter": "m", "gate": "g", "door": "d"}
+    assert policy.role_of("dave@example.org") is Role.STRANGER, "nothing hub-wide"
+    assert policy.best_role("dave@example.org") is Role.CONTROLLER
+    assert policy.visible("dave@example.org", nodes) == ["m", "g"]
+    assert policy.visible("dave@example.org", nodes, Role.CONTROLLER) == ["g"]
+    assert policy.fields_for("dave@example.org", "meter", Role.READER) == {"power"}
+    # A device it may only control shows the parameters it may set.
+    assert policy.fields_for("dave@example.org", "gate", Role.READER) == {"state"}
+    assert policy.fields_for("dave@example.org", "gate", Role.CONTROLLER) == {"state"}
+    # The lists are never narrowed by a provisioning answer.
+    assert policy.fields_for("bob@example.org", "meter", Role.READER) is None
+    policy.clear_provisioned()
+    assert policy.best_role("dave@example.org") is Role.STRANGER
+
+
+def test_a_provisioning_answer_narrowed_to_nothing_grants_nothing() -> None:
+    policy = AccessPolicy()
+    policy.grant_provisioned(
+        "dave@example.org", Provisioned(reads=True, controls=False, read_nodes=frozenset())
+    )
+    assert policy.best_role("dave@example.org") is Role.STRANGER
+    with pytest.raises(AccessDenied):
+        policy.admit("dave@example.org", Role.READER)
 
 
 def test_device_access_entries_are_validated() -> None:

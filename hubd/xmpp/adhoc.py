@@ -49,7 +49,6 @@ from hubd.commands import (
     ChatCommands,
     device_label,
     example_value,
-    format_list,
     format_value,
 )
 from hubd.errors import AccessDenied, HubdError
@@ -323,7 +322,7 @@ class AdhocService:
             return self._done(session, f"No device '{node_id}'. Pick one from the list.", ok=False)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT):
-                ok, text = await self.commands.read_reply(node)
+                ok, text = await self.commands.read_reply(node, sender=str(session["from"]))
         except TimeoutError:
             return self._done(session, f"{node.name} did not answer in time.", ok=False)
         return self._done(session, text, ok=ok)
@@ -331,7 +330,8 @@ class AdhocService:
     async def _set_form(self, requester: JID, session: Session) -> Session:
         options = []
         for node in self.access.visible(str(requester), self.hub.nodes, Role.CONTROLLER):
-            for spec in node.spec.writable:
+            # XEP-0324: only the parameters a provisioning server opened to the requester.
+            for spec in self.commands.writable_of(node, str(requester)):
                 current = node.cache.get(spec.name)
                 now = f", now {format_value(spec, current.value)}" if current else ""
                 options.append(
@@ -368,8 +368,10 @@ class AdhocService:
         elif not self.access.allows(requester, Role.CONTROLLER, node_id):
             raise XMPPError("forbidden", etype="cancel")
         node = self.hub.nodes.get(node_id)
-        spec = node.spec.get(field) if node is not None else None
-        if node is None or spec is None or not spec.writable:
+        # XEP-0324: a parameter not opened to the requester is refused like a missing one.
+        writable = self.commands.writable_of(node, requester) if node is not None else []
+        spec = next((s for s in writable if s.name == field), None)
+        if node is None or spec is None:
             return self._done(session, f"Nothing to set called '{target}'.", ok=False)
         if not raw:
             hint = f"Type a value, e.g. {example_value(spec)}."
@@ -382,5 +384,4 @@ class AdhocService:
         return self._done(session, text, ok=ok)
 
     async def _status(self, requester: JID, session: Session) -> Session:
-        nodes = self.commands.nodes_for(str(requester))
-        return self._done(session, format_list(nodes))
+        return self._done(session, self.commands.list_reply(str(requester)))

@@ -134,12 +134,28 @@ class ControlService:
                 raise AccessDenied(f"Access denied: you may not control {node_id}.")
         writes: list[Write] = []
         for node_id, name, raw in targets:
+            self._check_narrowed(requester, node_id, name)
             value = self.hub.validate(node_id, name, raw)
             node = self.hub.node(node_id)
             if not node.online:
                 raise DriverUnavailable(node.state_message or f"{node_id} is {node.state.value}")
             writes.append((node_id, name, value))
         return writes
+
+    def _check_narrowed(self, requester: str, node_id: str, name: str) -> None:
+        """Refuse a parameter a provisioning server left out (XEP-0324 canControl)."""
+        allowed = self.access.fields_for(requester, node_id, Role.CONTROLLER)
+        if allowed is None or name in allowed:
+            return
+        readable = self.access.fields_for(requester, node_id, Role.READER)
+        if readable is None or name in readable:
+            raise AccessDenied(f"Access denied: you may not control {node_id}.{name}.")
+        # A field the requester may not even read is answered like a missing one.
+        raise UnknownParameter(f"{node_id} has no field {name!r}", field=name)
+
+    def _settable(self, requester: str, node_id: str, spec: FieldSpec) -> bool:
+        allowed = self.access.fields_for(requester, node_id, Role.CONTROLLER)
+        return spec.writable and (allowed is None or spec.name in allowed)
 
     def _targets(self, request: ControlRequest, requester: str) -> list[tuple[str, str, str]]:
         if request.nodes:
@@ -159,7 +175,9 @@ class ControlService:
             if found and node_id in visible:
                 return node_id, field
         mine = self.access.visible(requester, visible, Role.CONTROLLER)
-        owners = [n.id for n in mine if (s := n.spec.get(name)) and s.writable]
+        owners = [
+            n.id for n in mine if (s := n.spec.get(name)) and self._settable(requester, n.id, s)
+        ]
         if len(owners) == 1:
             return owners[0], name
         if not owners:
@@ -183,7 +201,9 @@ class ControlService:
         if not node_ids:
             raise NodeNotFound("the hub has no nodes")
         nodes = [self.hub.node(n) for n in node_ids]
-        common = _common_parameters([n.spec.writable for n in nodes])
+        common = _common_parameters(
+            [[s for s in n.spec.writable if self._settable(requester, n.id, s)] for n in nodes]
+        )
         if not common:
             if len(nodes) == 1:
                 raise ControlNotSupported(f"{nodes[0].id} has no control parameters")

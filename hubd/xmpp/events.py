@@ -302,11 +302,21 @@ class EventService:
             # nothing to deliver (the access lists decide at delivery, not only at subscribe).
             self.engine.acked([event_id])
             return
+        # A provisioning server may narrow a subscriber to some fields (XEP-0324).
+        narrowed = (
+            None
+            if event.channel == ROOM
+            else self.access.fields_for(event.subscriber, node.id, Role.READER)
+        )
         pairs: list[tuple[FieldSpec, FieldValue]] = [
             (spec, value)
             for value in event.values
             if (spec := node.spec.get(value.name)) is not None
+            and (narrowed is None or value.name in narrowed)
         ]
+        if narrowed is not None and not pairs and not event.dropped:
+            self.engine.acked([event_id])  # nothing in it this subscriber may read
+            return
         if event.dropped:
             stamp = datetime.now(UTC)
             pairs.append((DROPPED, FieldValue(DROPPED.name, event.dropped, stamp)))
@@ -348,6 +358,7 @@ class EventService:
             first.channel in (CHAT, ROOM)
             or node is None
             or not self.access.allows(first.subscriber, Role.READER, node.id)
+            or self.access.fields_for(first.subscriber, node.id, Role.READER) is not None
             or any(event.dropped or event.delayed for _, event in events)
         ):
             for event_id, event in events:

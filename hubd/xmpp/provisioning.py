@@ -3,11 +3,13 @@
 With ``access.provisioning: JID`` the hub delegates its trust decisions for
 everyone outside the lists (digest §5): ``canControl`` / ``canRead`` decide
 whether an unknown requester is a controller, a reader or a stranger, and
-``isFriend`` whether its presence subscription is accepted.  Answers are
-cached (bounded) until the server sends ``clearCache``; ``friend`` and
-``unfriend`` messages are honoured from that server only.  The server's
-node and field restrictions are not applied: an answer grants or refuses the
-role hub-wide (documented in the README).
+``isFriend`` whether its presence subscription is accepted.  The hub asks
+once per requester, about everything (``canRead all='true'``, ``canControl``
+without nodes), and keeps the node, field and parameter lists the answers
+narrow it to (:class:`~hubd.access.Provisioned`): every interface then applies
+them through the access policy.  Answers are cached (bounded) until the server
+sends ``clearCache``; ``friend`` and ``unfriend`` messages are honoured from
+that server only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from hubd.access import AccessPolicy, Role
+from hubd.access import AccessPolicy, Provisioned
 from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 
@@ -58,40 +60,55 @@ class ProvisioningService:
     def _trusted(self, sender: JID) -> bool:
         return sender.bare == self.server.bare
 
-    async def resolve(self, bare: str) -> Role | None:
-        """The role the server gives ``bare``; None when it did not answer."""
+    async def resolve(self, bare: str) -> Provisioned | None:
+        """What the server allows ``bare``; None when it did not answer."""
         try:
-            if await self._ask("canControl", bare):
-                role = Role.CONTROLLER
-            elif await self._ask("canRead", bare, momentary="true"):
-                role = Role.READER
-            else:
-                role = Role.STRANGER
+            control = await self._ask("canControl", bare)
+            read = await self._ask("canRead", bare, all="true")
         except (IqTimeout, TimeoutError):
             _LOGGER.warning("provisioning server %s did not answer about %s", self.server, bare)
             return None
-        _LOGGER.info("provisioning server: %s is %s", bare, role.name.lower())
-        return role
+        answer = Provisioned(
+            reads=read is not None,
+            controls=control is not None,
+            read_nodes=_listed(read, "node", "nodeId"),
+            read_fields=_listed(read, "field", "name"),
+            control_nodes=_listed(control, "node", "nodeId"),
+            parameters=_listed(control, "parameter", "name"),
+        )
+        narrowed = answer.hub_wide() != answer.best() or _narrows_fields(answer)
+        _LOGGER.info(
+            "provisioning server: %s is %s%s",
+            bare,
+            answer.best().name.lower(),
+            " on some devices or fields only" if narrowed else "",
+        )
+        return answer
 
     async def is_friend(self, bare: str) -> bool:
         """Whether the server accepts ``bare`` as a friend (presence subscription)."""
         try:
-            return await self._ask("isFriend", bare)
+            return await self._ask("isFriend", bare) is not None
         except (IqTimeout, TimeoutError):
             _LOGGER.warning("provisioning server %s did not answer isFriend", self.server)
             return False
 
-    async def _ask(self, question: str, bare: str, **attrs: str) -> bool:
+    async def _ask(self, question: str, bare: str, **attrs: str) -> Element | None:
+        """The server's ``…Response`` when it says yes; None when it says no or refuses."""
         iq = self.xmpp.make_iq_get(ito=self.server)
         iq.xml.append(Element(f"{{{NS_PROVISIONING}}}{question}", {"jid": bare, **attrs}))
         sender: Any = iq  # slixmpp's Iq.send is untyped
         try:
             answer = await sender.send(timeout=ASK_TIMEOUT)
         except IqError as err:
-            _LOGGER.info("provisioning server refused %s about %s: %s", question, bare, err)
-            return False
-        response = answer.xml.find(f"{{{NS_PROVISIONING}}}{question}Response")
-        return response is not None and response.get("result") == "true"
+            _LOGGER.info(
+                "provisioning server refused %s about %s: %s", question, bare, err.condition
+            )
+            return None
+        response: Element | None = answer.xml.find(f"{{{NS_PROVISIONING}}}{question}Response")
+        if response is None or response.get("result", "").lower() not in ("true", "1"):
+            return None
+        return response
 
     def _on_clear_cache(self, iq: Any) -> None:
         if not self._trusted(iq["from"]):
@@ -116,3 +133,15 @@ class ProvisioningService:
             # A recommendation: the next request of that JID asks again.
             self.access.forget_provisioned(jid)
             _LOGGER.info("provisioning server: friend %s", jid)
+
+
+def _listed(response: Element | None, tag: str, attribute: str) -> frozenset[str] | None:
+    """The names a response narrows to (``<node nodeId>``, ``<field name>``…); None: all."""
+    if response is None:
+        return None
+    names = [child.get(attribute, "") for child in response.iter(f"{{{NS_PROVISIONING}}}{tag}")]
+    return frozenset(names) if names else None
+
+
+def _narrows_fields(answer: Provisioned) -> bool:
+    return answer.read_fields is not None or answer.parameters is not None

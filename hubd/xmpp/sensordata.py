@@ -147,7 +147,7 @@ class ReadoutService:
         if delay > 0:
             await asyncio.sleep(delay)
             send_message(self.xmpp, to, build_started(request.seqnr))
-        results = await asyncio.gather(*(self._read(node, request) for node in nodes))
+        results = await asyncio.gather(*(self._read(node, request, str(to)) for node in nodes))
         if not results:
             send_message(self.xmpp, to, build_fields(request.seqnr, [], done=True))
             return
@@ -163,8 +163,15 @@ class ReadoutService:
                 element = build_fields(request.seqnr, readings, done=done)
             send_message(self.xmpp, to, element)
 
-    async def _read(self, node: Node, request: ReadRequest) -> _NodeResult:
-        named = [s for s in node.spec.fields if not request.fields or s.name in request.fields]
+    async def _read(self, node: Node, request: ReadRequest, requester: str) -> _NodeResult:
+        # A provisioning server may narrow a requester to some fields (XEP-0324 canRead).
+        allowed = self.access.fields_for(requester, node.id, Role.READER)
+        named = [
+            s
+            for s in node.spec.fields
+            if (not request.fields or s.name in request.fields)
+            and (allowed is None or s.name in allowed)
+        ]
         wanted = frozenset(s.name for s in named if request.wants(s.categories))
         pairs: list[tuple[FieldSpec, FieldValue]] = []
         if request.categories & HISTORICAL and self.history is not None:
