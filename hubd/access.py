@@ -178,6 +178,8 @@ class AccessPolicy:
         self.provisioning: str | None = None
         self.resolver: Callable[[str], Awaitable[Provisioned | None]] | None = None
         self._provisioned: OrderedDict[str, Provisioned] = OrderedDict()
+        #: Ask the owners by chat about strangers' presence subscriptions.
+        self.ask_owners = False
         self.limits = limits or LimitSettings()
         #: One limiter for every entry point: a sender's requests count together.
         self.limiter = RateLimiter(self.limits)
@@ -200,6 +202,7 @@ class AccessPolicy:
         )
         self.limits = config.limits
         self.limiter.settings = config.limits
+        self.ask_owners = config.access.ask_owners
         if self.provisioning is None:
             # Set once, at start: the provisioning service talks to this server until
             # a restart (a reload that changes it says so).
@@ -232,6 +235,10 @@ class AccessPolicy:
         role = self._global.role(*key)
         provisioned = self._provisioned.get(key[0])
         return role if provisioned is None else max(role, provisioned.hub_wide())
+
+    def owner_jids(self) -> list[str]:
+        """The owners listed by bare JID (``*@domain`` entries name nobody to write to)."""
+        return sorted(jid for jid, role in self._global.jids.items() if role is Role.OWNER)
 
     # --- provisioning (XEP-0324) -----------------------------------------------------
 

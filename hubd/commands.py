@@ -372,6 +372,8 @@ class ChatCommands:
         if role < command.role:
             if command.controls:
                 audit_refused(sender, " ".join(words)[:200], f"{role.name.lower()} may not {word}")
+            if command.role >= Role.OWNER:
+                return f"{word} is for the hub's owners. Type help for your commands."
             return f"{word} needs control rights; you may read. Type help for your commands."
         invocation = Invocation(sender, role, word, tuple(words[1:]), sent_at)
         if command.controls and sent_at is not None and self.now() - sent_at > STALE_CONTROL:

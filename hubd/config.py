@@ -73,6 +73,10 @@ class AccessSettings(BaseModel):
         default=None,
         description="XEP-0324 provisioning server (JID or component) asked about everyone else",
     )
+    ask_owners: bool = Field(
+        default=False,
+        description="ask the owners by chat about presence subscriptions of everyone else",
+    )
 
     @field_validator("owners", "controllers", "readers")
     @classmethod

@@ -40,6 +40,7 @@ class HubdProcess:
         extra_env: dict[str, str] | None = None,
         extra_config: str = "",
         provisioning: str | None = None,
+        access_extra: str = "",
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -67,6 +68,12 @@ class HubdProcess:
         )
         # extra_config: more top-level sections (e.g. ``ble: {replay: FILE}``).
         extra = textwrap.dedent(extra_config).strip()
+        # access_extra: more keys under ``access:`` (e.g. ``ask_owners: true``).
+        if access_extra:
+            header = header.replace(
+                "state_dir: state",
+                textwrap.indent(textwrap.dedent(access_extra).strip(), "  ") + "\nstate_dir: state",
+            )
         if provisioning:
             header = header.replace(
                 "state_dir: state", f"  provisioning: {provisioning}\nstate_dir: state"

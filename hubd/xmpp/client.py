@@ -17,7 +17,7 @@ from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Presence
 
-from hubd.access import AccessPolicy, Role
+from hubd.access import AccessPolicy
 from hubd.commands import ChatCommands
 from hubd.config import RoomSettings, XmppSettings
 from hubd.events import EventEngine
@@ -32,6 +32,7 @@ from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
+from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)
@@ -88,7 +89,6 @@ class HubClient:
         xmpp.add_filter("out", self._add_caps)
         self._caps_ver: str | None = None
         xmpp.add_event_handler("session_start", self._on_session_start)
-        xmpp.add_event_handler("presence_subscribe", self._on_presence_subscribe)
         self.xmpp = xmpp
         self.provisioning = (
             None
@@ -111,6 +111,7 @@ class HubClient:
             xmpp, self.commands, access, ignore=self.muc.is_room if self.muc else _nobody
         )
         self.adhoc = AdhocService(xmpp, self.commands, access)
+        self.presence_requests = PresenceRequests(xmpp, access, self.commands, self.provisioning)
         self.rooms = tuple(rooms)
         self.engine = events
         if events is not None:
@@ -188,20 +189,6 @@ class HubClient:
             _LOGGER.info("the server sent no roster within %g s", ROSTER_TIMEOUT)
         except IqError as err:  # a roster failure must not end the session
             _LOGGER.info("the server refused the roster: %s", err.condition)
-
-    async def _on_presence_subscribe(self, presence: Any) -> None:
-        requester = presence["from"].bare
-        item = self.xmpp.client_roster[requester]
-        friend = self.access.allows_any(requester, Role.READER)
-        if not friend and self.provisioning is not None:
-            # XEP-0324: the provisioning server decides about everyone else.
-            friend = await self.provisioning.is_friend(requester)
-        if friend:
-            item.authorize()
-            _LOGGER.info("approved the presence subscription of %s", requester)
-        else:
-            item.unauthorize()
-            _LOGGER.info("refused the presence subscription of %s (not in access lists)", requester)
 
     # HubListener
     def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
