@@ -43,7 +43,7 @@ HUMIDITY = FieldSpec(name="humidity", type=FieldType.NUMERIC, unit="%")
 
 
 class FakeDriver(Driver[DriverConfig]):
-    """Fields and values as each test sets them; writes are recorded and kept."""
+    """Fields and values as each test sets them; reads and writes are recorded."""
 
     kind = "fake.thing"
     config_model = DriverConfig
@@ -53,6 +53,7 @@ class FakeDriver(Driver[DriverConfig]):
         self.fields = tuple(fields)
         self.values: dict[str, tuple[Value, datetime]] = {}
         self.written: list[tuple[str, Value]] = []
+        self.asked: list[frozenset[str]] = []  # the fields each read asked for
         self.hang = False
 
     def describe(self) -> NodeSpec:
@@ -62,6 +63,7 @@ class FakeDriver(Driver[DriverConfig]):
         pass
 
     async def read(self, fields: frozenset[str]) -> Sequence[FieldValue]:
+        self.asked.append(fields)
         if self.hang:
             await asyncio.Event().wait()
         return [

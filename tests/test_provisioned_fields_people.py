@@ -9,39 +9,31 @@ hub, no server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slixmpp import JID, ClientXMPP
+from test_commands import HUMIDITY, LEVEL, NOW, TEMPERATURE, FakeDriver
+from test_commands import STATE_RW as STATE
 
 from hubd.access import AccessPolicy, Provisioned
 from hubd.commands import ChatCommands
-from hubd.driver import Driver, DriverConfig
+from hubd.driver import DriverConfig
 from hubd.events import EventEngine
 from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
+from hubd.model import NodeState
 from hubd.node import Node
 from hubd.store import Store
 from hubd.testing.drivers import make_context
 from hubd.watch import register_watch
 from hubd.xmpp.adhoc import AdhocService, Session
 
-NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 DAVE = "dave@example.org/phone"  # provisioned: narrowed to some fields and parameters
 CAROL = "carol@example.org/laptop"  # a listed controller: never narrowed
 ERIN = "erin@example.org/tablet"  # provisioned, but not narrowed to any field
-
-TEMPERATURE = FieldSpec(name="temperature", type=FieldType.NUMERIC, unit="°C")
-HUMIDITY = FieldSpec(name="humidity", type=FieldType.NUMERIC, unit="%")
-STATE = FieldSpec(name="state", type=FieldType.BOOLEAN, writable=True)
-LEVEL = FieldSpec(
-    name="level", type=FieldType.NUMERIC, writable=True, minimum=Decimal(0), maximum=Decimal(1)
-)
 
 #: What the provisioning server said of dave: read temperature and state, set only state.
 DAVE_ANSWER = Provisioned(
@@ -50,41 +42,6 @@ DAVE_ANSWER = Provisioned(
     read_fields=frozenset({"temperature", "state"}),
     parameters=frozenset({"state"}),
 )
-
-
-class FakeDriver(Driver[DriverConfig]):
-    """Fixed values; records the fields each read asked for and every write."""
-
-    kind = "fake.thing"
-    config_model = DriverConfig
-
-    def __init__(self, config: DriverConfig, ctx: object, fields: Sequence[FieldSpec]) -> None:
-        super().__init__(config, ctx)  # type: ignore[arg-type]
-        self.fields = tuple(fields)
-        self.values: dict[str, Value] = {}
-        self.asked: list[frozenset[str]] = []
-        self.written: list[tuple[str, Value]] = []
-
-    def describe(self) -> NodeSpec:
-        return NodeSpec(fields=self.fields)
-
-    async def start(self) -> None:
-        pass
-
-    async def read(self, fields: frozenset[str]) -> Sequence[FieldValue]:
-        self.asked.append(fields)
-        return [
-            FieldValue(name, value, NOW)
-            for name, value in self.values.items()
-            if not fields or name in fields
-        ]
-
-    async def write(self, field: str, value: Value) -> None:
-        self.written.append((field, value))
-        self.values[field] = value
-
-    async def stop(self) -> None:
-        pass
 
 
 @dataclass
@@ -108,8 +65,10 @@ def make_house() -> House:
     hub = Hub(nodes, now=lambda: NOW)
     for node in nodes:
         hub.set_state(node.id, NodeState.ONLINE)
-    drivers["weather"].values.update(temperature=Decimal("21.5"), humidity=Decimal("45"))
-    drivers["lamp"].values.update(state=False, level=Decimal("0.25"))
+    drivers["weather"].values.update(
+        temperature=(Decimal("21.5"), NOW), humidity=(Decimal("45"), NOW)
+    )
+    drivers["lamp"].values.update(state=(False, NOW), level=(Decimal("0.25"), NOW))
     access = AccessPolicy(controllers=["carol@example.org"])
     access.grant_provisioned("dave@example.org", DAVE_ANSWER)
     access.grant_provisioned("erin@example.org", Provisioned(reads=True, controls=True))
