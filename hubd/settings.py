@@ -33,6 +33,11 @@ class BleSettings(BaseModel):
     replay: Path | None = Field(default=None, description="JSON Lines advertisements to play back")
     speed: float = Field(default=1.0, gt=0, description="replay speed factor")
     loop: bool = Field(default=False, description="replay the file again and again")
+    rescan_after: float = Field(
+        default=300.0,
+        ge=10,
+        description="seconds without any advertisement before the scan is restarted",
+    )
 
 
 class BusSettings(BaseModel):

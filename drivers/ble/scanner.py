@@ -17,11 +17,18 @@ logs the reason once per process, not once per node, and every subscriber's
 ``start()`` fails with :class:`~hubd.errors.DriverUnavailable` carrying the
 same short text, so each BLE node is offline with one clear message while the
 rest of the hub keeps running.
+
+A radio scan can die under a running scanner: bluetoothd restarts, the
+adapter is reset or unplugged, and BlueZ tells bleak nothing it passes on.
+With ``silence`` set (``ble.rescan_after``), a watchdog restarts a scan that
+has heard no advertisement at all (from any device nearby, not only the
+configured ones) for that long, and keeps trying while it cannot start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -81,15 +88,26 @@ class Subscription:
 class SharedScanner:
     """Fans the advertisements of one backend out to subscribers by address."""
 
-    def __init__(self, backend: ScanBackend, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        backend: ScanBackend,
+        clock: Callable[[], float] | None = None,
+        *,
+        silence: float | None = None,
+    ) -> None:
         self.backend = backend
+        self.silence = silence
+        self._loop = asyncio.get_running_loop()
+        self._last_advert = self._loop.time()
+        self._quiet_restarts = 0
+        self._watchdog: asyncio.Task[None] | None = None
         self._subscriptions: dict[str, list[Subscription]] = {}
         self._lock = asyncio.Lock()
         self._running = False
         self._closed = False
         self._failure: tuple[float, str] | None = None
         self._reported: str | None = None
-        self._clock = clock or asyncio.get_running_loop().time
+        self._clock = clock or self._loop.time
 
     @property
     def running(self) -> bool:
@@ -132,6 +150,7 @@ class SharedScanner:
             self._subscriptions.clear()
             if self._running:
                 await self._stop_backend()
+        await cancel_and_wait(self._watchdog)
 
     async def _start_backend(self) -> None:
         now = self._clock()
@@ -153,6 +172,11 @@ class SharedScanner:
             raise DriverUnavailable(message) from err
         self._running = True
         self._failure = None
+        self._last_advert = self._loop.time()
+        if self.silence is not None and (self._watchdog is None or self._watchdog.done()):
+            self._watchdog = asyncio.create_task(
+                self._watch_silence(self.silence), name=f"ble silence watchdog {self.backend.label}"
+            )
         if self._reported is not None:
             _LOGGER.info("Bluetooth LE is available again (%s)", self.backend.label)
             self._reported = None
@@ -169,7 +193,39 @@ class SharedScanner:
         else:
             _LOGGER.debug("Bluetooth LE scanning stopped (%s)", self.backend.label)
 
+    async def _watch_silence(self, silence: float) -> None:
+        """Restart a scan that heard nothing for ``silence`` seconds; retry one that cannot start.
+
+        Ends when nobody subscribes any more; a later start makes a new one.
+        """
+        while True:
+            quiet = self._loop.time() - self._last_advert
+            if quiet < silence:
+                await asyncio.sleep(silence - quiet)
+                continue
+            async with self._lock:
+                if self._closed or not self._subscriptions:
+                    return
+                self._quiet_restarts += 1
+                # Once per silent spell: a quiet place would log it every few minutes.
+                log = _LOGGER.warning if self._quiet_restarts == 1 else _LOGGER.debug
+                log(
+                    "no Bluetooth LE advertisement for %.0f s on %s: restarting the scan",
+                    quiet,
+                    self.backend.label,
+                )
+                if self._running:
+                    await self._stop_backend()
+                # A failure is logged by _start_backend, once per reason; tried again later.
+                with contextlib.suppress(DriverUnavailable):
+                    await self._start_backend()
+                self._last_advert = self._loop.time()
+
     def _deliver(self, advert: Advertisement) -> None:
+        self._last_advert = self._loop.time()
+        if self._quiet_restarts:
+            self._quiet_restarts = 0
+            _LOGGER.info("Bluetooth LE advertisements heard again on %s", self.backend.label)
         for subscription in tuple(self._subscriptions.get(advert.address, ())):
             try:
                 subscription.callback(advert)
@@ -198,7 +254,7 @@ def shared_scanner(ctx: DriverContext) -> SharedScanner:
             # Imported here, so that bleak is loaded only when the radio is used.
             from .bleak_scanner import BleakBackend
 
-            return SharedScanner(BleakBackend(adapter))
+            return SharedScanner(BleakBackend(adapter), silence=ble.rescan_after)
 
     return ctx.resources.get_or_create(key, make, SharedScanner.close)
 

@@ -19,9 +19,11 @@ class FakeBackend:
         self.stops = 0
         self.deliver: AdvertCallback | None = None
         self.started = asyncio.Event()
+        self.attempted = asyncio.Event()  # set at every start, failed or not
 
     async def start(self, deliver: AdvertCallback) -> None:
         self.starts += 1
+        self.attempted.set()
         if self.failure:
             raise BackendUnavailable(self.failure)
         self.deliver = deliver

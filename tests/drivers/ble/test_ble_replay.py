@@ -22,8 +22,10 @@ from drivers.ble.advertisement import (
     normalize_address,
 )
 from drivers.ble.replay import ReplayBackend, read_replay_file
-from drivers.ble.scanner import BackendUnavailable, SharedScanner
+from drivers.ble.scanner import BackendUnavailable, SharedScanner, shared_scanner
 from hubd.errors import DriverUnavailable
+from hubd.settings import BleSettings, BusSettings
+from hubd.testing.drivers import make_context
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
 CONTRACT_LINE = (
@@ -262,6 +264,62 @@ async def test_an_unavailable_backend_is_logged_once_and_retried_later(
     await scanner.subscribe("A4:C1:38:00:00:0A", lambda a: None)
     assert "Bluetooth LE is available again (fake)" in caplog.text
     await scanner.close()
+
+
+async def test_a_silent_scan_is_restarted_and_the_spell_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bluetoothd restarted under the scan: nothing more arrives until it is started again."""
+    caplog.set_level(logging.DEBUG, logger="drivers.ble.scanner")
+    backend = FakeBackend()
+    scanner = SharedScanner(backend, silence=0.05)
+    got: list[Advertisement] = []
+    await scanner.subscribe("A4:C1:38:00:00:0A", got.append)
+    for restarts in (1, 2):
+        backend.started.clear()
+        await asyncio.wait_for(backend.started.wait(), 5)
+        assert (backend.starts, backend.stops) == (restarts + 1, restarts)
+    warnings = [r for r in caplog.records if "restarting the scan" in r.getMessage()]
+    assert [r.levelno for r in warnings] == [logging.WARNING, logging.DEBUG]
+    assert warnings[0].getMessage().startswith("no Bluetooth LE advertisement for 0 s on fake")
+    backend.send(Advertisement(address="A4:C1:38:00:00:0A"))
+    assert len(got) == 1
+    assert "Bluetooth LE advertisements heard again on fake" in caplog.text
+    await scanner.close()
+    assert scanner._watchdog is not None
+    assert scanner._watchdog.done(), "the watchdog ends with the scanner"
+
+
+async def test_a_scan_that_cannot_restart_is_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="drivers.ble.scanner")
+    now = [100.0]
+    backend = FakeBackend()
+    scanner = SharedScanner(backend, clock=lambda: now[0], silence=0.05)
+    await scanner.subscribe("A4:C1:38:00:00:0A", lambda a: None)
+    backend.failure = "adapter hci0 is gone"
+    backend.attempted.clear()
+    await asyncio.wait_for(backend.attempted.wait(), 5)
+    assert not scanner.running
+    assert "Bluetooth LE is unavailable: adapter hci0 is gone" in caplog.text
+    backend.failure = None
+    now[0] += 10  # past RETRY_AFTER
+    backend.started.clear()
+    await asyncio.wait_for(backend.started.wait(), 5)
+    assert scanner.running
+    assert "Bluetooth LE is available again (fake)" in caplog.text
+    await scanner.close()
+
+
+async def test_the_radio_scanner_restarts_after_ble_rescan_after() -> None:
+    ctx, _ = make_context(
+        "fridge", settings=BusSettings(ble=BleSettings(adapter="hci1", rescan_after=42))
+    )
+    scanner = shared_scanner(ctx)
+    assert scanner.silence == 42
+    assert scanner.backend.label == "hci1"
+    await ctx.resources.close_all()
 
 
 def test_replay_and_the_core_never_import_bleak(tmp_path: Path) -> None:
