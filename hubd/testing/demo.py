@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 from hubd.testing.prosody import ProsodyError, ProsodyServer, find_free_port
+from hubd.testing.weather_station import WeatherStation
 
 HUB_PASSWORD = "hub-demo-password"
 USER = "you"
@@ -53,6 +54,14 @@ devices:
   - id: computer
     name: This computer
     driver: system
+  - id: weather
+    name: Weather station
+    driver: serial.lines
+    port: {weather_port}
+    format: json
+    fields:
+      temperature: {{unit: "°C"}}
+      humidity: {{unit: "%"}}
 """
 
 
@@ -80,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     except ProsodyError as err:
         print(f"demo: Prosody did not start: {err}", file=sys.stderr)
         return 1
-    config = _write_config(workdir, server)
+    # The other end of a serial cable: what an Arduino would print.
+    (workdir / "hubd").mkdir(parents=True, exist_ok=True)
+    station = WeatherStation(workdir / "hubd" / "ttyWEATHER")
+    station.start()
+    config = _write_config(workdir, server, station.link)
     hubd = subprocess.Popen([sys.executable, "-m", "hubd", "run", "-c", str(config)])
     print(_instructions(server), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -95,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             hubd.wait(timeout=10)
         except subprocess.TimeoutExpired:
             hubd.kill()
+        station.stop()
         server.stop()
     return 0
 
@@ -114,7 +128,7 @@ def _free(port: int) -> bool:
     return True
 
 
-def _write_config(workdir: Path, server: ProsodyServer) -> Path:
+def _write_config(workdir: Path, server: ProsodyServer, weather_port: Path) -> Path:
     hubdir = workdir / "hubd"
     hubdir.mkdir(parents=True, exist_ok=True)
     password = hubdir / "xmpp.password"
@@ -141,7 +155,7 @@ def _write_config(workdir: Path, server: ProsodyServer) -> Path:
               loop: true
             """
         )
-        + DEVICES
+        + DEVICES.format(weather_port=weather_port)
     )
     return config
 
@@ -163,7 +177,8 @@ def _instructions(server: ProsodyServer) -> str:
          Then add the contact {server.jid("hub")}: the hub approves you
          (you are its owner) and shows online with its device count.
          Write to it: help, list, read fridge, set porch-light on,
-         watch fridge temperature, watching, unwatch fridge.
+         watch weather temperature, watching, unwatch weather,
+         set weather send hello (a line to the serial weather station).
          Gajim, Psi and Profanity also offer its ad-hoc commands.
          Profanity: /connect {server.jid(USER)} server {server.host} port {server.port}
         ================================================================

@@ -138,7 +138,11 @@ class AdhocService:
         # so a resource the server changes at bind time does not lose the commands.
         plugin.api.register(self._get_command, "get_command")
         # Our handler vets every command IQ, then hands it to the plugin's workflow.
-        xmpp.remove_handler("Ad-Hoc Execute")
+        if not xmpp.remove_handler("Ad-Hoc Execute"):
+            # Left in place, the plugin's handler would run commands unvetted.
+            raise RuntimeError(
+                "slixmpp's xep_0050 handler was not found: update hubd/xmpp/adhoc.py"
+            )
         xmpp.register_handler(
             Callback("hubd ad-hoc", StanzaPath("iq@type=set/command"), self._on_command)
         )
