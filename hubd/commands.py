@@ -43,7 +43,7 @@ from hubd.errors import (
     NodeNotFound,
 )
 from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, Value
+from hubd.model import Category, FieldSpec, FieldType, FieldValue, Value
 from hubd.node import Node
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ BULLET = "- "
 SEPARATOR = " · "
 
 _SPACES = re.compile(r"[\s_-]+")
+_STATUS_ONLY = frozenset({Category.STATUS})
 
 # The sender of the command being handled.  Lookups and listings show only the
 # devices that sender may read; a context variable (each command runs in its own
@@ -194,10 +195,22 @@ def _summary(node: Node, allowed: frozenset[str] | None) -> str:
     if not node.online:
         reason = f" ({node.state_message})" if node.state_message else ""
         return f"{node.state.value}{reason}"
-    values = [v for v in shown_values(node.cache.values()) if allowed is None or v.name in allowed]
+    values = [
+        v
+        for v in shown_values(node.cache.values())
+        if (allowed is None or v.name in allowed) and not _quiet_status(node.spec.get(v.name), v)
+    ]
     if not values:
         return "no values yet"
     return SEPARATOR.join(format_field(node.spec.get(v.name), v) for v in values)
+
+
+def _quiet_status(spec: FieldSpec | None, value: FieldValue) -> bool:
+    """A status field with nothing to report (``errors 0``, an empty ``last_error``).
+
+    The one-line summary of ``list`` leaves these out; ``read`` shows them.
+    """
+    return spec is not None and spec.categories == _STATUS_ONLY and not value.value
 
 
 def format_read(node: Node, values: Sequence[FieldValue], now: datetime) -> str:

@@ -18,12 +18,21 @@ from hubd.commands import (
     ago,
     delayed_text,
     example_value,
+    format_list,
     format_value,
 )
 from hubd.driver import Driver, DriverConfig
 from hubd.errors import DriverUnavailable
 from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
+from hubd.model import (
+    Category,
+    FieldSpec,
+    FieldType,
+    FieldValue,
+    NodeSpec,
+    NodeState,
+    Value,
+)
 from hubd.node import Node
 from hubd.testing.drivers import make_context
 
@@ -172,6 +181,27 @@ async def test_list_shows_every_device_in_one_line_each() -> None:
         "- dimmer (Hall dimmer): no values yet",
         "- weather (Weather): temperature 21.5 °C · humidity 45%",
     ]
+
+
+async def test_list_leaves_out_status_fields_with_nothing_to_report() -> None:
+    errors = FieldSpec(name="errors", type=FieldType.LONG, categories=frozenset({Category.STATUS}))
+    last = FieldSpec(name="last_error", type=FieldType.STRING, categories=errors.categories)
+    ctx, _ = make_context("meter")
+    config = DriverConfig(id="meter", driver="fake.thing")
+    driver = FakeDriver(config, ctx, [TEMPERATURE, errors, last])
+    node = Node.create(config, driver)
+    hub = Hub([node], now=lambda: NOW)
+    hub.set_state("meter", NodeState.ONLINE)
+    driver.values.update(temperature=(Decimal("4.5"), NOW), errors=(0, NOW), last_error=("", NOW))
+    await hub.read("meter")
+    assert format_list([node]).splitlines()[1] == "- meter: temperature 4.5 °C"
+    driver.values.update(errors=(3, NOW), last_error=("bad CRC", NOW))
+    await hub.read("meter")
+    assert format_list([node]).splitlines()[1] == (
+        "- meter: temperature 4.5 °C · errors 3 · last_error bad CRC"
+    )
+    read = ChatCommands(hub, AccessPolicy(readers=["bob@example.org"]), now=lambda: NOW)
+    assert "errors 3" in await read.handle(BOB, "read meter"), "read shows every field"
 
 
 async def test_read_one_field_device_is_one_line_with_age() -> None:
