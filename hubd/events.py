@@ -427,6 +427,8 @@ class EventEngine:
             )
             if fresh:
                 _LOGGER.debug("stored %d event(s), up to id %d", len(fresh), fresh[-1][0])
+            if acked:
+                _LOGGER.debug("%d event(s) acknowledged, up to id %d", len(acked), max(acked))
         if flush:
             await self._flush(flush, fresh={i for i, _ in fresh})
             covered = self._backlog if None in flush else flush

@@ -26,6 +26,7 @@ from hubd.model import FieldValue
 from hubd.node import Node
 from hubd.subscriptions import SubscriptionSpec
 from hubd.watch import ROOM, register_watch
+from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
@@ -38,6 +39,7 @@ from hubd.xmpp.provisioning import ProvisioningService
 _LOGGER = logging.getLogger(__name__)
 
 ROSTER_TIMEOUT = 10.0
+SETTLE_TIMEOUT = 2.0
 
 DEFAULT_RESOURCE = "hubd"
 CAPS_NODE = "https://github.com/hubd/hubd"
@@ -76,7 +78,8 @@ class HubClient:
         xmpp.auto_authorize = None  # decided here, by the access lists
         xmpp.auto_subscribe = False
         for plugin in PLUGINS:
-            xmpp.register_plugin(plugin)
+            # slixmpp asks for an ack every 5 stanzas by default; hubd paces its own.
+            xmpp.register_plugin(plugin, {"window": SM_WINDOW} if plugin == "xep_0198" else None)
         xmpp.plugin["xep_0030"].del_identity(category="client", itype="bot")
         xmpp.plugin["xep_0030"].add_identity(category="client", itype="bot", name="hubd")
         xmpp.plugin["xep_0115"].caps_node = CAPS_NODE
@@ -134,6 +137,9 @@ class HubClient:
         """Say goodbye: presence unavailable, then close the stream."""
         if self.xmpp.transport is not None and self.connection.connected.is_set():
             self.xmpp.send_presence(ptype="unavailable", pstatus="hubd is stopping")
+            if self.events is not None and not await self.events.acks.settle(SETTLE_TIMEOUT):
+                # Those events stay in the outbox and go again after the restart.
+                _LOGGER.info("the server did not acknowledge the last stanzas before the stop")
         await self.iot.close()
         await self.chat.close()
         if self.muc is not None:

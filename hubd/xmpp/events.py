@@ -38,6 +38,7 @@ from hubd.limits import PolicyViolation
 from hubd.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.subscriptions import FieldRule, SubscriptionSpec
 from hubd.watch import CHAT, ROOM, event_text
+from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     NodeReadings,
@@ -151,6 +152,8 @@ class EventService:
         # Event elements shared by the subscribers of one engine batch (keyed by the
         # values' ids: the values are kept with them, so the ids stay theirs).
         self._elements: dict[tuple[object, ...], tuple[object, list[Element]]] = {}
+        #: Asks the server to acknowledge what was sent (the outbox waits for it).
+        self.acks = AckPacer(xmpp)
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -390,14 +393,12 @@ class EventService:
             self.engine.acked(ids)
 
     def end_batch(self) -> None:
-        """Ask the server to acknowledge what was just sent."""
+        """Ask the server to acknowledge what was just sent (see hubd/xmpp/acks.py)."""
         self._elements.clear()
-        if self._acks_expected() and self.xmpp.transport is not None:
-            stream_management: Any = self.xmpp.plugin["xep_0198"]
-            stream_management.request_ack()
+        self.acks.request()
 
     def _acks_expected(self) -> bool:
-        return bool(self.xmpp.plugin["xep_0198"].enabled_out)
+        return self.acks.enabled()
 
     def _on_acked(self, stanza: Any) -> None:
         event_ids = _event_ids(stanza)

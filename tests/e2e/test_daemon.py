@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 
 from hubd_process import HubdProcess
 from slixmpp import JID
+from slixmpp.exceptions import IqError
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyServer, find_free_port
@@ -44,6 +46,11 @@ async def test_presence_carries_caps_and_status_and_strangers_are_refused(
     owner = await connect_client(prosody, "alice", "alicepass", resource="presence")
     stranger = await connect_client(prosody, "mallory", "mallorypass", resource="presence")
     try:
+        # Start from no subscription, whatever earlier tests on this server left:
+        # an existing one is answered by the server itself, never asked of the hub.
+        for client in (owner, stranger):
+            with contextlib.suppress(IqError):  # item-not-found: nothing to undo
+                await client.update_roster(JID("hub@localhost"), subscription="remove", timeout=10)
         loop = asyncio.get_running_loop()
         available: asyncio.Future[object] = loop.create_future()
         refused: asyncio.Future[object] = loop.create_future()

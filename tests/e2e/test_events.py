@@ -8,6 +8,7 @@ or a process, with a timeout.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -122,6 +123,35 @@ async def test_changed_by_fires_against_the_last_reported_value(scene: Scene) ->
     await scene.say("20.0")  # -0.6: an event
     value, _ = await scene.event(7)
     assert value == "20.0", "20.9 did not fire: the next event is 20.0"
+
+
+async def test_a_burst_is_acknowledged_and_leaves_the_outbox(scene: Scene) -> None:
+    """The server acknowledges every event (paced requests, hubd/xmpp/acks.py): none stays."""
+    accepted = await scene.subscribe(8)
+    assert isinstance(accepted, Element)
+    scene.hub.mark()
+    burst = [f"{40 + i}.5" for i in range(30)]
+    for reading in burst:
+        scene.device.write(f'{{"temperature": {reading}}}\n'.encode())
+    received = []
+    while len(received) < len(burst):
+        message = await scene.client.wait_message(  # type: ignore[union-attr]
+            lambda m: m.xml.find(f"{{{SD}}}fields[@seqnr='8']") is not None
+        )
+        received += [
+            v.get("value")
+            for v in message.xml.iter(f"{{{SD}}}numeric")
+            if v.get("name") == "temperature"
+        ]
+    assert received == burst
+    # Every one was acknowledged, the last one too (the request after it), and left
+    # the outbox: read from outside, as a restart would.
+    first = await scene.hub.wait_for_log(r"stored \d+ event\(s\), up to id \d+")
+    match = re.search(r"stored (\d+) event\(s\), up to id (\d+)", first)
+    assert match is not None
+    last_id = int(match[2]) - int(match[1]) + len(burst)
+    await scene.hub.wait_for_log(rf"acknowledged, up to id {last_id}\n")
+    assert _outbox_values(scene.hub.workdir / "state" / "hubd.sqlite") == []
 
 
 async def test_changed_up_only_fires_upwards(scene: Scene) -> None:
