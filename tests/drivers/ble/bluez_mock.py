@@ -12,6 +12,7 @@ code strings run inside the mock.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -56,7 +57,20 @@ class PrivateBus:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(self.socket.exists, "dbus-daemon did not listen")
+        try:
+            # The socket file exists a moment before the daemon accepts on it.
+            _wait(self._accepts, "dbus-daemon did not listen")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _accepts(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.socket))
+            except OSError:
+                return False
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -80,7 +94,17 @@ class BluezMock:
         return self.bus.address
 
     def start(self, *, bluez: bool = True) -> None:
-        """Start the bus and (unless ``bluez`` is false) the mocked BlueZ on it."""
+        """Start the bus and (unless ``bluez`` is false) the mocked BlueZ on it.
+
+        A failed start stops what it started: no process outlives the test.
+        """
+        try:
+            self._start(bluez)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, bluez: bool) -> None:
         self.bus.start()
         self.conn = dbus.bus.BusConnection(self.address)
         if not bluez:
