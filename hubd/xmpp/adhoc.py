@@ -165,14 +165,7 @@ class AdhocService:
         form = self._form(
             "Watch a device", "Pick a device; each change then arrives as a chat message."
         )
-        form.add_field(
-            var="device",
-            ftype="list-single",
-            label="Device",
-            required=True,
-            options=self._device_options(nodes),
-            value=nodes[0].id,
-        )
+        _add_device_picker(form, nodes)
         form.add_field(
             var="condition",
             ftype="text-single",
@@ -301,22 +294,12 @@ class AdhocService:
                 return values
         return {}
 
-    def _device_options(self, nodes: list[Node]) -> list[dict[str, str]]:
-        return [{"label": device_label(n), "value": n.id} for n in nodes]
-
     async def _read_form(self, requester: JID, session: Session) -> Session:
         nodes = self.commands.nodes_for(str(requester))
         if not nodes:
             return self._done(session, "No devices are configured.")
         form = self._form("Read a device", "Pick a device to read now.")
-        form.add_field(
-            var="device",
-            ftype="list-single",
-            label="Device",
-            required=True,
-            options=self._device_options(nodes),
-            value=nodes[0].id,
-        )
+        _add_device_picker(form, nodes)
         return self._ask(session, form, self._read_submit)
 
     async def _read_submit(self, payload: Any, session: Session) -> Session:
@@ -389,3 +372,15 @@ class AdhocService:
 
     async def _status(self, requester: JID, session: Session) -> Session:
         return self._done(session, self.commands.list_reply(str(requester)))
+
+
+def _add_device_picker(form: Any, nodes: list[Node]) -> None:
+    """The ``device`` field of the Read and Watch forms: a list-single, the first preselected."""
+    form.add_field(
+        var="device",
+        ftype="list-single",
+        label="Device",
+        required=True,
+        options=[{"label": device_label(n), "value": n.id} for n in nodes],
+        value=nodes[0].id,
+    )
