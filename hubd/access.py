@@ -286,6 +286,8 @@ class AccessPolicy:
         canControl parameter list); the access lists grant whole devices.
         Callers have checked :meth:`allows` first.
         """
+        if not self._provisioned:
+            return None  # no provisioning answers: nothing narrowed (every event asks)
         key = _bare(jid)
         if key is None or (provisioned := self._provisioned.get(key[0])) is None:
             return None
