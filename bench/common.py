@@ -9,6 +9,7 @@ the process slept and was woken).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import os
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def print_table(rows: Sequence[Row], out: object = None) -> None:
         if index == 0:
             print("  ".join("-" * width for width in widths))
     sys.stdout.flush()
+
+
+def run_alone(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], Sequence[Row]],
+) -> int:
+    """``main()`` of a benchmark run alone: its options, its rows as a table (run_all.py
+    calls ``add_arguments`` and ``run`` itself)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    print_table(run(parser.parse_args()))
+    return 0
 
 
 def markdown_table(rows: Sequence[Row]) -> str:

@@ -28,12 +28,11 @@ import sys
 import tempfile
 import textwrap
 import time
-import tty
 from pathlib import Path
 from typing import Any
 
 import slixmpp
-from common import Row, load, print_table
+from common import Row, load, print_table, pty_pair
 from defusedxml.ElementTree import fromstring
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -88,14 +87,6 @@ def _key(message: Any) -> str | None:
             return body
     field = message.xml.find(f".//{{{SD}}}numeric[@name='v']")
     return None if field is None else field.get("value")
-
-
-def pty_pair(link: Path) -> int:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    link.unlink(missing_ok=True)
-    link.symlink_to(os.ttyname(slave))
-    return master
 
 
 def stats(samples: list[float]) -> tuple[float, float]:

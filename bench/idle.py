@@ -26,7 +26,7 @@ from common import (
     load,
     make_server,
     onewire_devices,
-    print_table,
+    run_alone,
     wakeups,
 )
 
@@ -82,12 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-    return 0
+    return run_alone(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import slixmpp
-from common import Row, load, print_table
+from common import Row, load, run_alone
 from defusedxml.ElementTree import fromstring
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -102,10 +102,7 @@ async def measure(server: ProsodyServer, rounds: int) -> dict[str, list[float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-    return 0
+    return run_alone(__doc__, add_arguments, run)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,9 +29,9 @@ from common import (
     load,
     make_server,
     onewire_devices,
-    print_table,
     pty_pair,
     rss_mib,
+    run_alone,
 )
 
 EV = "urn:xmpp:iot:events"
@@ -119,12 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-    return 0
+    return run_alone(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

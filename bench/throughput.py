@@ -33,8 +33,8 @@ from common import (
     hub_config,
     load,
     make_server,
-    print_table,
     pty_pair,
+    run_alone,
 )
 
 EV = "urn:xmpp:iot:events"
@@ -216,12 +216,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-    return 0
+    return run_alone(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":
