@@ -78,8 +78,5 @@ async def mallory(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def hubd(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
     """hubd running as a real process, connected to the session's Prosody."""
-    process = HubdProcess(tmp_path / "hubd", prosody)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(tmp_path / "hubd", prosody).running() as process:
+        yield process

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from hubd.testing.prosody import ProsodyServer
@@ -23,6 +25,17 @@ DEFAULT_DEVICES = """
     pin: 27
     pull_up: true
 """
+
+#: The default devices and a PWM dimmer (a numeric writable field).
+WITH_DIMMER = (
+    DEFAULT_DEVICES
+    + """
+  - id: dimmer
+    name: Hall dimmer
+    driver: gpio.pwm
+    pin: 18
+"""
+)
 
 
 class HubdProcess:
@@ -96,6 +109,16 @@ class HubdProcess:
         env.pop("JOURNAL_STREAM", None)
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    @contextlib.asynccontextmanager
+    async def running(self, ready: str = r"connected to ") -> AsyncIterator[HubdProcess]:
+        """Started, and ``ready`` (a regex) logged; stopped on leaving, even when not ready."""
+        self.start()
+        try:
+            await self.wait_for_log(ready)
+            yield self
+        finally:
+            await self.stop()
 
     def log(self) -> str:
         """Everything hubd printed so far."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubd_process import DEFAULT_DEVICES, HubdProcess
+from hubd_process import WITH_DIMMER, HubdProcess
 from slixmpp import JID
 from slixmpp.exceptions import IqError
 from xmpp_client import TestClient, connect_client
@@ -20,28 +20,12 @@ from hubd.testing.prosody import ProsodyServer
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 NS_DATA = "jabber:x:data"
-DEVICES = (
-    DEFAULT_DEVICES
-    + """
-  - id: dimmer
-    name: Hall dimmer
-    driver: gpio.pwm
-    pin: 18
-"""
-)
 
 
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(tmp_path / "hubd", prosody, devices=DEVICES)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
-
-
-async def _client(prosody: ProsodyServer, user: str, resource: str = "test") -> TestClient:
-    return await connect_client(prosody, user, f"{user}pass", resource=resource)
+    async with HubdProcess(tmp_path / "hubd", prosody, devices=WITH_DIMMER).running() as process:
+        yield process
 
 
 async def command_list(client: TestClient, hub: HubdProcess) -> list[tuple[str, str]]:
@@ -198,7 +182,7 @@ async def test_sessions_belong_to_whoever_started_them(
     hub: HubdProcess, alice: TestClient, prosody: ProsodyServer
 ) -> None:
     first = await execute(alice, hub, "set")
-    carol = await _client(prosody, "carol")
+    carol = await connect_client(prosody, "carol", "carolpass")
     try:
         # Carol may set, but not by finishing Alice's session (its audit would say Alice).
         hijack = submit(alice, hub, first, {"target": "porch-light.state", "value": "on"}, carol)

@@ -16,36 +16,20 @@ from typing import Literal
 from xml.etree.ElementTree import Element
 
 import pytest
-from hubd_process import DEFAULT_DEVICES, HubdProcess
+from hubd_process import WITH_DIMMER, HubdProcess
 from slixmpp import JID
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyServer
 
 HUB = "hub@localhost"
-DEVICES = (
-    DEFAULT_DEVICES
-    + """
-  - id: dimmer
-    name: Hall dimmer
-    driver: gpio.pwm
-    pin: 18
-"""
-)
 
 
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
     """hubd with a switch, a contact and a dimmer."""
-    process = HubdProcess(tmp_path / "hubd", prosody, devices=DEVICES)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
-
-
-async def _client(prosody: ProsodyServer, user: str, resource: str = "test") -> TestClient:
-    return await connect_client(prosody, user, f"{user}pass", resource=resource)
+    async with HubdProcess(tmp_path / "hubd", prosody, devices=WITH_DIMMER).running() as process:
+        yield process
 
 
 def _from_hub(message: object) -> bool:
@@ -164,7 +148,7 @@ async def test_stranger_gets_one_short_refusal(hub: HubdProcess, mallory: TestCl
 async def test_reply_goes_to_the_full_jid_that_asked(
     hub: HubdProcess, alice: TestClient, prosody: ProsodyServer
 ) -> None:
-    tablet = await _client(prosody, "alice", "tablet")
+    tablet = await connect_client(prosody, "alice", "alicepass", resource="tablet")
     try:
         assert await ask(alice, "read porch-light", to=hub.jid) == (
             "Porch light: state off (just now)"

@@ -35,11 +35,8 @@ limits:
 
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(tmp_path / "hubd", prosody, extra_config=LIMITS)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(tmp_path / "hubd", prosody, extra_config=LIMITS).running() as process:
+        yield process
 
 
 async def still_answers(client: TestClient, hub: HubdProcess, seqnr: int) -> None:

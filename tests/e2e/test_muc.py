@@ -35,15 +35,12 @@ def muc_prosody(tmp_path: Path) -> Iterator[ProsodyServer]:
 
 @pytest.fixture
 async def hub(muc_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(
+    async with HubdProcess(
         tmp_path / "hubd",
         muc_prosody,
         extra_config=f"rooms: [{{jid: {ROOM}, nick: hub, devices: [porch-light]}}]",
-    )
-    process.start()
-    await process.wait_for_log(rf"joined room {ROOM} as hub")
-    yield process
-    await process.stop()
+    ).running(rf"joined room {ROOM} as hub") as process:
+        yield process
 
 
 async def occupant(server: ProsodyServer, user: str) -> TestClient:

@@ -25,11 +25,10 @@ HUB = "hub@localhost"
 
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(tmp_path / "hubd", prosody, access_extra="ask_owners: true")
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(
+        tmp_path / "hubd", prosody, access_extra="ask_owners: true"
+    ).running() as process:
+        yield process
 
 
 async def _stranger(prosody: ProsodyServer, user: str) -> TestClient:

@@ -44,11 +44,8 @@ def adhoc_prosody(tmp_path: Path) -> Iterator[ProsodyServer]:
 
 @pytest.fixture
 async def hub(adhoc_prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(tmp_path / "hubd", adhoc_prosody)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(tmp_path / "hubd", adhoc_prosody).running() as process:
+        yield process
 
 
 class Terminal:

@@ -76,13 +76,10 @@ async def provisioning(prosody: ProsodyServer) -> AsyncIterator[ProvisioningServ
 async def hub(
     prosody: ProsodyServer, tmp_path: Path, provisioning: ProvisioningServer
 ) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(
+    async with HubdProcess(
         tmp_path / "hubd", prosody, provisioning=str(provisioning.client.boundjid)
-    )
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    ).running() as process:
+        yield process
 
 
 async def test_the_provisioning_server_decides_and_is_cached_until_cleared(

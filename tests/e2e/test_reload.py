@@ -31,11 +31,8 @@ FRONT_DOOR = """
 
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
-    process = HubdProcess(tmp_path / "hubd", prosody)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(tmp_path / "hubd", prosody).running() as process:
+        yield process
 
 
 def rewrite(hub: HubdProcess, devices: str, *, header_edit: tuple[str, str] | None = None) -> None:

@@ -45,11 +45,8 @@ PORCH_ON = (
 @pytest.fixture
 async def hub(prosody: ProsodyServer, tmp_path: Path) -> AsyncIterator[HubdProcess]:
     prosody.register("dave", "davepass")
-    process = HubdProcess(tmp_path / "hubd", prosody, devices=DEVICES)
-    process.start()
-    await process.wait_for_log(r"connected to ")
-    yield process
-    await process.stop()
+    async with HubdProcess(tmp_path / "hubd", prosody, devices=DEVICES).running() as process:
+        yield process
 
 
 async def _client(prosody: ProsodyServer, user: str) -> AsyncIterator[TestClient]:
