@@ -1,12 +1,16 @@
 """The baseline process: a bare slixmpp client, connected, doing nothing else (or sending).
 
-Usage: bare_client.py JID PASSWORD HOST PORT CA [--send N TO[,TO...]]
+Usage: bare_client.py JID PASSWORD HOST PORT CA [--plugins NAME[,NAME...]] [--send N TO[,TO...]]
 
-Prints ``ready`` once the session is up.  Idle, it then waits (its resident
-memory and wake-ups are the floor hubd is compared with).  With ``--send`` it
-waits for a line on stdin, sends N messages (bodies 0..N-1, round robin over
-the recipients) as fast as slixmpp writes them, prints ``sent SECONDS`` and
-waits: the ceiling of one slixmpp process sending stanzas.
+Prints ``ready`` once the session is up (connect, session, presence).  With
+no ``--plugins`` it registers none beyond the stream features slixmpp's
+``ClientXMPP`` always loads: the floor hubd's memory is compared with.
+``--plugins`` registers those XEP plugins first (the ones hubd needs: the
+second baseline, which shows how much of hubd's cost is slixmpp's own).
+Idle, it then waits (its resident memory and wake-ups are the floor).  With
+``--send`` it waits for a line on stdin, sends N messages (bodies 0..N-1,
+round robin over the recipients) as fast as slixmpp writes them, prints
+``sent SECONDS`` and waits: the ceiling of one slixmpp process sending stanzas.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import slixmpp
 
 async def main(argv: list[str]) -> None:
     jid, password, host, port, ca = argv[:5]
+    options = argv[5:]
     client = slixmpp.ClientXMPP(jid, password)
+    if "--plugins" in options:
+        for plugin in options[options.index("--plugins") + 1].split(","):
+            client.register_plugin(plugin)
     client.ca_certs = ca
     client.enable_direct_tls = False
     started = asyncio.get_running_loop().create_future()
@@ -29,8 +37,9 @@ async def main(argv: list[str]) -> None:
     await asyncio.wait_for(started, 30)
     client.send_presence()
     print("ready", flush=True)
-    if len(argv) >= 8 and argv[5] == "--send":
-        count, targets = int(argv[6]), [slixmpp.JID(t) for t in argv[7].split(",")]
+    if "--send" in options:
+        at = options.index("--send")
+        count, targets = int(options[at + 1]), [slixmpp.JID(t) for t in options[at + 2].split(",")]
         await asyncio.to_thread(sys.stdin.readline)
         start = time.perf_counter()
         for i in range(count):

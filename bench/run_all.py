@@ -5,7 +5,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * events.py      event latency against a minimal relay and a raw message
 * readout.py     readout round trip against a bare XMPP ping
 * throughput.py  sustained events/s to 1, 20 and 100 subscribers, loss, vs a bare sender
-* footprint.py   startup to READY and resident memory with 10, 100, 1,000 devices
+* footprint.py   resident memory and startup (4 and 204 devices, 1-Wire 100/1,000) vs a bare client
 * idle.py        idle CPU and wake-ups with 100 devices
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 
