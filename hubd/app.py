@@ -59,6 +59,34 @@ RELOAD_READ_TIMEOUT = 30.0
 _RNG = random.Random()
 
 
+class _NodeLink:
+    """What one driver calls back into: its values to the hub, its availability to its
+    supervisor.  One small object per device instead of a closure per callback."""
+
+    __slots__ = ("hub", "loop", "node", "node_id", "supervisor")
+
+    def __init__(self, hub: Hub, node_id: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.hub = hub
+        self.node_id = node_id
+        self.loop = loop
+        self.node: Node | None = None
+        self.supervisor: NodeSupervisor | None = None
+
+    def ingest(self, values: Sequence[FieldValue]) -> None:
+        # After a reload replaced this device, a late value of the old driver must
+        # not land on the new node of the same id.
+        node = self.node
+        if node is not None and self.hub.nodes.get(self.node_id) is node:
+            self.hub.ingest(self.node_id, values)
+
+    def ingest_threadsafe(self, values: Sequence[FieldValue]) -> None:
+        self.loop.call_soon_threadsafe(self.ingest, values)
+
+    def set_available(self, available: bool, reason: str | None) -> None:
+        assert self.supervisor is not None, "a driver reported before its supervisor existed"
+        self.supervisor.report_available(available, reason)
+
+
 class _Stop(Exception):
     """Raised inside the TaskGroup to end it after a clean shutdown."""
 
@@ -107,43 +135,22 @@ class App:
 
     def _add_node(self, node_id: str, device: DriverConfig) -> NodeSupervisor:
         driver_cls = self.registry.load(device.driver)
-        loop = asyncio.get_running_loop()
-        supervisor_slot: list[NodeSupervisor] = []
-        node_slot: list[Node] = []
-
-        def current() -> bool:
-            # After a reload replaced this device, a late value of the old driver must
-            # not land on the new node of the same id.
-            return bool(node_slot) and self.hub.nodes.get(node_id) is node_slot[0]
-
-        def ingest(values: Sequence[FieldValue]) -> None:
-            if current():
-                self.hub.ingest(node_id, values)
-
-        def publish(values: Sequence[FieldValue]) -> None:
-            ingest(values)
-
-        def publish_threadsafe(values: Sequence[FieldValue]) -> None:
-            loop.call_soon_threadsafe(ingest, values)
-
-        def set_available(available: bool, reason: str | None) -> None:
-            supervisor_slot[0].report_available(available, reason)
-
+        link = _NodeLink(self.hub, node_id, asyncio.get_running_loop())
         ctx = DriverContext(
             node_id=node_id,
             logger=logging.getLogger(f"hubd.node.{node_id}"),
             settings=self._bus,
             resources=self.resources,
-            publish=publish,
-            publish_threadsafe=publish_threadsafe,
-            set_available=set_available,
+            publish=link.ingest,
+            publish_threadsafe=link.ingest_threadsafe,
+            set_available=link.set_available,
             memory=FileMemory(self.config.state_dir / "nodes" / f"{node_id}.json"),
         )
         node = Node.create(device, driver_cls(device, ctx))
-        node_slot.append(node)
+        link.node = node
         self.hub.add_node(node)
         supervisor = NodeSupervisor(self.hub, node, Backoff(base=1.0, cap=300.0, rng=_RNG))
-        supervisor_slot.append(supervisor)
+        link.supervisor = supervisor
         self.supervisors[node_id] = supervisor
         return supervisor
 

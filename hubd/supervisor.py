@@ -78,6 +78,10 @@ class NodeSupervisor:
     async def _watch(self) -> str:
         """Poll (if the driver asks for it) until the hardware is lost; return why."""
         interval = self.node.driver.poll_interval
+        if interval is None:
+            # Nothing to poll: wait on the event itself, without a helper task per node.
+            await self._lost.wait()
+            return self._lost_reason or "device went away"
         lost = asyncio.ensure_future(self._lost.wait())
         try:
             while True:
