@@ -58,9 +58,11 @@ usermod --append --groups "$(IFS=,; echo "${GROUPS_NEEDED[*]}")" hubd
 
 say "installing hubd into $PREFIX/venv"
 # --system-site-packages: lgpio comes from the distribution (PyPI's wheels do not
-# cover every Python on a Pi).
+# cover every Python on a Pi).  constraints.txt: the versions CI tested (it pins,
+# it installs nothing: the test tools it names stay off the Pi).
 [ -x "$PREFIX/venv/bin/python" ] || python3 -m venv --system-site-packages "$PREFIX/venv"
-"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade "$SOURCE"
+"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade \
+  -c "$HERE/constraints.txt" "$SOURCE"
 
 install -d -m 0750 -o root -g hubd "$CONF_DIR"
 install -m 0640 -o root -g hubd "$HERE/config.example.yaml" "$CONF_DIR/config.example.yaml"
