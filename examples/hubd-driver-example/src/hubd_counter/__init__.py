@@ -1,0 +1,1 @@
+"""hubd-driver-example: the ``example.counter`` driver, installed apart from hubd."""
