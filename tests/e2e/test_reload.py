@@ -228,3 +228,40 @@ async def test_a_subscription_to_an_unchanged_node_keeps_delivering_across_a_rel
         await hub.stop()
         device.unplug()
     assert "Traceback" not in hub.log()
+
+
+async def test_a_reload_adds_a_device_of_a_bus_not_configured_before(
+    hub: HubdProcess, alice: TestClient, tmp_path: Path
+) -> None:
+    # The hub started with GPIO devices only, so the serial driver and pyserial are
+    # imported by this reload (they are loaded only for a configured device).
+    device = Pty(tmp_path / "ttyNEW")
+    device.plug()
+    try:
+        assert "weather" not in hub.config_file.read_text()
+        hub.mark()
+        rewrite(
+            hub,
+            FRONT_DOOR
+            + f"""
+  - id: weather
+    driver: serial.lines
+    port: {device.link}
+    format: json
+""",
+        )
+        sighup(hub)
+        await hub.wait_for_log(r"reloaded: \+1 -1 ~0 devices")
+        await hub.wait_for_log(r"node weather is online")
+        accepted = await iq(
+            alice,
+            hub.jid,
+            f"<subscribe xmlns='{EV}' seqnr='31'><node nodeId='weather'/></subscribe>",
+        )
+        assert isinstance(accepted, Element), accepted
+        device.write(b'{"temperature": 19.5}\n')
+        assert await next_temperature(alice, 31) == "19.5"
+        assert "connected to" not in hub.log()[hub._offset :]
+    finally:
+        device.unplug()
+    assert "Traceback" not in hub.log()
