@@ -40,6 +40,9 @@ MEMORY_QUEUE_LIMIT = 10_000
 
 SubKey = tuple[str, str, str]  # (subscriber, node id, channel)
 PRUNE_EVERY = timedelta(hours=1)
+#: How long a commit waits for live events to reach their subscribers (see
+#: EventEngine._let_live_sends_land): about one delivery over a local server.
+LIVE_SEND_GRACE = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,7 @@ class EventEngine:
         self.subscriptions: dict[SubKey, Subscription] = {}
         self._queue: deque[Event] = deque()
         self._history: list[HistoryRow] = []
+        self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for _history
         self._marks: dict[tuple[str, str], _HistoryMark] = {}
         self._acked: list[int] = []
         self._wake = asyncio.Event()
@@ -249,7 +253,9 @@ class EventEngine:
 
     def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
         """New values of ``node``: record history, evaluate its subscriptions."""
-        self._record(node, values)
+        # History waits until the events went out (see _persist_and_deliver).
+        self._unrecorded.append((node.id, values))
+        self._wake.set()
         specs = {s.name: s for s in node.spec.fields}
         now = self.now()
         for sub in self.subscriptions.values():
@@ -316,10 +322,10 @@ class EventEngine:
         self.stats["events"] += 1
         self._wake.set()
 
-    def _record(self, node: Node, values: Sequence[FieldValue]) -> None:
+    def _record(self, node_id: str, values: Sequence[FieldValue]) -> None:
         interval = timedelta(seconds=self.settings.history_interval)
         for value in values:
-            mark_key = (node.id, value.name)
+            mark_key = (node_id, value.name)
             mark = self._marks.get(mark_key)
             if (
                 mark is not None
@@ -329,10 +335,8 @@ class EventEngine:
                 continue
             self._marks[mark_key] = _HistoryMark(value.value, value.timestamp)
             self._history.append(
-                HistoryRow(node.id, value.name, value.timestamp.timestamp(), encode_value(value))
+                HistoryRow(node_id, value.name, value.timestamp.timestamp(), encode_value(value))
             )
-        if self._history:
-            self._wake.set()
 
     def _schedule(self, sub: Subscription) -> None:
         if sub.spec.max_interval is not None:
@@ -384,15 +388,9 @@ class EventEngine:
             handle.cancel()
 
     async def _persist_and_deliver(self) -> None:
-        history, self._history = self._history, []
+        # Acknowledgements taken first: they are for events of earlier, committed batches.
         acked, self._acked = self._acked, []
         self._in_flight.difference_update(acked)
-        dirty, self._dirty = self._dirty, set()
-        states = [
-            (key[0], key[1], key[2], sub.spec.target, sub.state_json())
-            for key in dirty
-            if (sub := self.subscriptions.get(key)) is not None
-        ]
         fresh: list[tuple[int, Event]] = []
         while self._queue:
             fresh.append((self._next_id, self._queue.popleft()))
@@ -404,9 +402,19 @@ class EventEngine:
             # while the commit below runs; order holds because nothing is older.
             sent = self._send_live(fresh)
             if sent:
-                # Let the XMPP stream write them first: the commit's worker thread
-                # would otherwise compete for the interpreter while they go out.
-                await asyncio.sleep(0)
+                await self._let_live_sends_land()
+        # Everything below waits for the live sends: on a loop that slept since
+        # the last reading, each step costs several times its warm cost.
+        unrecorded, self._unrecorded = self._unrecorded, []
+        for node_id, values in unrecorded:
+            self._record(node_id, values)
+        history, self._history = self._history, []
+        dirty, self._dirty = self._dirty, set()
+        states = [
+            (key[0], key[1], key[2], sub.spec.target, sub.state_json())
+            for key in dirty
+            if (sub := self.subscriptions.get(key)) is not None
+        ]
         if history or acked or states or fresh:
             # One value fires for every subscriber of its node: encode it once per batch.
             encoded: dict[tuple[int, ...], str] = {}
@@ -436,6 +444,27 @@ class EventEngine:
             sent = True
         if sent and self.sink is not None:
             self.sink.end_batch()
+
+    async def _let_live_sends_land(self) -> None:
+        """Hold the commit back while the events just sent travel to their subscribers.
+
+        The engine yields first so that the XMPP stream writes them.  Then the
+        commit's worker thread would compete for the CPU with the server and the
+        subscriber while the message is on its way (on a small machine with the
+        server on it, 0.1-0.2 ms of a 2 ms delivery): so the commit waits up to
+        :data:`LIVE_SEND_GRACE`, or less as soon as anything else wakes the
+        engine (new values, acknowledgements), so that a burst is not slowed.
+        The events are already on the wire; acknowledgements still wait for
+        the commit that stores them (they are taken at the start of a batch).
+        """
+        await asyncio.sleep(0)
+        if self._wake.is_set():
+            return
+        try:
+            async with asyncio.timeout(LIVE_SEND_GRACE):
+                await self._wake.wait()  # left set: the run loop handles it next
+        except TimeoutError:
+            pass
 
     def _send_live(self, fresh: Sequence[tuple[int, Event]]) -> bool:
         """Send fresh events of subscribers with no backlog; the rest join the backlog.
