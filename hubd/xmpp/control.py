@@ -37,8 +37,10 @@ from hubd.model import FieldSpec, FieldType, Value
 from hubd.xmpp.control_xml import (
     NS_CONTROL,
     ControlRequest,
+    ResponseCode,
     build_control_form,
     build_param_error,
+    build_refused_set_response,
     build_set_response,
     parse_get_form,
     parse_set,
@@ -95,11 +97,14 @@ class ControlService:
                     audit_refused(requester, describe_set(element), err)
                 raise
             await self.execute(writes, requester)
-        except ControlError as err:
-            inside = [build_param_error(err.field, str(err))] if err.field else []
-            send_error(iq, condition_for(err), inside=inside)
         except HubdError as err:
-            send_error(iq, condition_for(err))
+            field = err.field if isinstance(err, ControlError) else None
+            inside = [build_param_error(field, str(err))] if field else []
+            condition = condition_for(err)
+            # The refusal also in XEP-0325 v0.2's form, for slixmpp's stock client;
+            # a getForm has no such form (v0.2 had no getForm).
+            beside = _refused_set_response(err, condition.text) if is_set else None
+            send_error(iq, condition, inside=inside, beside=beside)
         else:
             send_result(iq, build_set_response())
 
@@ -134,8 +139,12 @@ class ControlService:
                 raise AccessDenied(f"Access denied: you may not control {node_id}.")
         writes: list[Write] = []
         for node_id, name, raw in targets:
-            self._check_narrowed(requester, node_id, name)
-            value = self.hub.validate(node_id, name, raw)
+            try:
+                self._check_narrowed(requester, node_id, name)
+                value = self.hub.validate(node_id, name, raw)
+            except ControlError as err:
+                err.node_id = err.node_id or node_id  # for the v0.2 refusal's <node/>
+                raise
             node = self.hub.node(node_id)
             if not node.online:
                 raise DriverUnavailable(node.state_message or f"{node_id} is {node.state.value}")
@@ -211,6 +220,21 @@ class ControlService:
         title = nodes[0].name if len(nodes) == 1 else f"{len(nodes)} devices"
         current = nodes[0].cache if len(nodes) == 1 else {}
         return build_control_form(title, common, current)
+
+
+def _response_code(error: HubdError) -> ResponseCode:
+    if isinstance(error, NodeNotFound | UnknownParameter):
+        return "NotFound"
+    if isinstance(error, AccessDenied):
+        return "InsufficientPrivileges"
+    if isinstance(error, ControlNotSupported):
+        return "NotImplemented"
+    return "OtherError"  # bad values, limits, offline hardware, failed writes
+
+
+def _refused_set_response(error: HubdError, text: str) -> Element:
+    field = error.field if isinstance(error, ControlError) else None
+    return build_refused_set_response(_response_code(error), text, parameter=field)
 
 
 def describe_set(element: Element) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 from xml.etree.ElementTree import Element, SubElement
 
 from hubd import xsd
@@ -174,9 +175,37 @@ def _form_value(field: Element, var: str) -> str:
 # --- responses ----------------------------------------------------------------
 
 
+#: XEP-0325 v0.2's response codes, still what slixmpp's stock ``xep_0325`` client reads.
+ResponseCode = Literal[
+    "OK", "NotFound", "InsufficientPrivileges", "Locked", "NotImplemented", "OtherError"
+]
+
+
 def build_set_response() -> Element:
-    """An empty ``<setResponse/>``: everything was done as asked."""
-    return Element(qname(NS_CONTROL, "setResponse"))
+    """``<setResponse responseCode='OK'/>``: everything was done as asked.
+
+    Empty in the current XEP; the ``responseCode`` of its v0.2 is an extra
+    attribute that current clients ignore and that slixmpp's stock client
+    reports to its callback (it reports ``''`` without it, digest §8.1).
+    """
+    return Element(qname(NS_CONTROL, "setResponse"), {"responseCode": "OK"})
+
+
+def build_refused_set_response(
+    code: ResponseCode, text: str, *, parameter: str | None = None
+) -> Element:
+    """The v0.2 refusal ``<setResponse responseCode>`` that goes beside an IQ's ``<error/>``.
+
+    Current clients read the RFC 6120 error (with ``paramError``); slixmpp's
+    stock client matches only ``iq type='error'`` carrying this element and
+    would otherwise wait for its timeout.  It names the failing parameter,
+    when known, and gives the reason in ``<error var>``.
+    """
+    elem = Element(qname(NS_CONTROL, "setResponse"), {"responseCode": code})
+    if parameter is not None:
+        SubElement(elem, qname(NS_CONTROL, "parameter"), {"name": parameter})
+    SubElement(elem, qname(NS_CONTROL, "error"), {"var": parameter or ""}).text = text
+    return elem
 
 
 def build_param_error(var: str, text: str) -> Element:

@@ -39,6 +39,7 @@ from hubd.xmpp.sensordata_xml import (
     build_cancelled,
     build_failure,
     build_fields,
+    build_rejected,
     build_started,
     parse_cancel,
     parse_req,
@@ -99,7 +100,9 @@ class ReadoutService:
             else:
                 self._start(iq, requester, parse_req(element))
         except HubdError as err:
-            send_error(iq, condition_for(err))
+            condition = condition_for(err)
+            rejected = build_rejected(element.get("seqnr", ""), condition.text)
+            send_error(iq, condition, beside=rejected)
 
     def _cancel(self, iq: Any, requester: str, seqnr: int) -> None:
         task = self._readouts.get((requester, seqnr))

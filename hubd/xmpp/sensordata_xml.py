@@ -395,6 +395,19 @@ def build_failure(
     return root
 
 
+def build_rejected(seqnr: str, text: str) -> Element:
+    """``<rejected seqnr><error>text</error></rejected>``, beside an IQ's ``<error/>``.
+
+    From XEP-0323 before v0.3, which slixmpp's stock ``xep_0323`` client still
+    implements: its handler matches only ``iq type='error'`` carrying it, so
+    without it that client waits for its timeout on every refusal (digest §8.1).
+    ``seqnr`` is the request's attribute as sent (the refusal may be about it).
+    """
+    root = Element(qname(NS_SENSORDATA, "rejected"), {"seqnr": seqnr})
+    SubElement(root, qname(NS_SENSORDATA, "error")).text = text
+    return root
+
+
 # --- reading fields messages (device side, golden tests, clients) --------------
 
 

@@ -29,6 +29,7 @@ from hubd.xmpp.control_xml import (
     ControlRequest,
     build_control_form,
     build_param_error,
+    build_refused_set_response,
     build_set_response,
     parse_get_form,
     parse_set,
@@ -300,9 +301,57 @@ def test_set_with_a_partial_form_skips_the_session() -> None:
     assert request == ControlRequest((), (("FadeTimeMilliseconds", "500"), ("OutputPercent", "10")))
 
 
+# --- XEP-0325 v0.2 (2014-03-10, xsf/xeps 0cbb77aa), verbatim: the response-code
+# model slixmpp's stock xep_0325 plugin still sends and reads (digest §8.1) ---------
+
+SET_RESPONSE_1_V02 = """<iq type='result'
+       from='digital.output@clayster.com'
+       to='master@clayster.com/amr'
+       id='1'>
+      <setResponse xmlns='urn:xmpp:iot:control' responseCode='OK'/>
+   </iq>"""
+
+FAILURE_2_V02 = """<iq type='error'
+       from='analog.output@clayster.com'
+       to='master@clayster.com/amr'
+       id='2'>
+      <setResponse xmlns='urn:xmpp:iot:control' responseCode='OtherError'>
+          <error var='Output'>Invalid parameter type.</error>
+      </setResponse>
+   </iq>"""
+
+# v0.2's schema had no <parameter/> in setResponse; v0.3 re-added it, and the
+# stock plugin reports it as the failed fields, so hubd sends it before <error/>.
+PARAMETER_OUTPUT = "<parameter xmlns='urn:xmpp:iot:control' name='Output'/>"
+
+
 @pytest.mark.parametrize("stanza", [SET_RESPONSE_1, SET_RESPONSE_5], ids=["1", "5"])
 def test_set_response(stanza: str) -> None:
-    assert_same_xml(build_set_response(), payload(stanza))
+    # The current XEP's empty setResponse, plus v0.2's responseCode (which
+    # current clients ignore and slixmpp's stock client reports).
+    built = build_set_response()
+    assert built.attrib.pop("responseCode") == "OK"
+    assert_same_xml(built, payload(stanza))
+
+
+def test_set_response_v02() -> None:
+    assert_same_xml(build_set_response(), payload(SET_RESPONSE_1_V02))
+
+
+def test_refused_set_response_v02() -> None:
+    expected = payload(FAILURE_2_V02)
+    expected.insert(0, parse(PARAMETER_OUTPUT))
+    built = build_refused_set_response("OtherError", "Invalid parameter type.", parameter="Output")
+    assert_same_xml(built, expected)
+
+
+def test_refused_set_response_without_a_parameter() -> None:
+    built = build_refused_set_response("InsufficientPrivileges", "Access denied.")
+    expected = parse(
+        "<setResponse xmlns='urn:xmpp:iot:control' responseCode='InsufficientPrivileges'>"
+        "<error var=''>Access denied.</error></setResponse>"
+    )
+    assert_same_xml(built, expected)
 
 
 def test_param_error() -> None:

@@ -34,6 +34,7 @@ from hubd.xmpp.sensordata_xml import (
     build_done,
     build_failure,
     build_fields,
+    build_rejected,
     build_started,
     parse_cancel,
     parse_fields,
@@ -255,6 +256,23 @@ def test_rejection_is_an_rfc6120_error_with_no_sensordata_payload() -> None:
     assert error.tag == "error"
     assert not [e for e in error.iter() if str(e.tag).startswith(f"{{{NS_SENSORDATA}}}")]
     assert error[0].tag == "{urn:ietf:params:xml:ns:xmpp-stanzas}forbidden"
+
+
+# XEP-0323 v0.2 (2014-03-10, xsf/xeps f3525dab), "Momentary read-out rejected",
+# verbatim but for a tab turned into spaces: the form slixmpp's stock xep_0323 plugin
+# still reads (digest §8.1).
+REJECTED_V02 = """<iq type='error'
+       from='device@clayster.com'
+       to='client@clayster.com/amr'
+       id='S0003'>
+      <rejected xmlns='urn:xmpp:iot:sensordata' seqnr='3'>
+         <error>Access denied.</error>
+      </rejected>
+   </iq>"""
+
+
+def test_rejected_v02() -> None:
+    assert_same_xml(build_rejected("3", "Access denied."), payload(REJECTED_V02))
 
 
 # --- golden: parsing device-side fields ---------------------------------------------
