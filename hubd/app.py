@@ -115,6 +115,7 @@ class App:
         self._ready = False
         self._stopping = False
         self._last_status: str | None = None
+        self.store: Store | None = None
         self.metrics = MetricsRegistry()
         self._driver_errors = self.metrics.counter(
             "hubd_driver_errors_total", "Times a device went offline or failed (driver errors)."
@@ -171,6 +172,9 @@ class App:
             _LOGGER.error("cannot open the state in %s: %s", self.config.state_dir, problem)
             await store.close()
             return EXIT_CONFIG
+        # A full disk shows on the status line (the store logs it once).
+        self.store = store
+        store.listeners.append(self._update_status)
         self.events = EventEngine(self.hub, store, self.config.events)
         await self.events.load()
         client = HubClient(
@@ -261,6 +265,8 @@ class App:
         devices = f"{total} device{'s' if total != 1 else ''}"
         if offline:
             devices += f", {offline} offline"
+        if self.store is not None and self.store.problem is not None:
+            devices += f"; {self.store.problem}: history and offline queue not stored"
         if self.client is not None and self.client.connection.connected.is_set():
             return f"connected, {devices}"
         return f"connecting... {devices}"

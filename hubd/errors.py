@@ -11,10 +11,11 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     ├── DriverError               a driver could not do what was asked
     │   ├── DriverUnavailable     the hardware is absent, unplugged or not answering
     │   └── ReadoutError          a read failed or timed out
-    └── ControlError              a write was refused
-        ├── ControlNotSupported   the field is not writable
-        ├── UnknownParameter      the node has no field of that name
-        └── InvalidValue          wrong type or out of range (also a ValueError)
+    ├── ControlError              a write was refused
+    │   ├── ControlNotSupported   the field is not writable
+    │   ├── UnknownParameter      the node has no field of that name
+    │   └── InvalidValue          wrong type or out of range (also a ValueError)
+    └── StoreUnavailable          the state file cannot be written now (disk full, I/O error)
 
 Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
 their edge; nothing above the drivers catches a library exception.  The XMPP
@@ -88,8 +89,11 @@ class ReadoutError(DriverError):
 class ControlError(HubdError):
     """A write was refused before or while it was carried out."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, node_id: str | None = None
+    ) -> None:
         self.field = field
+        self.node_id = node_id  # the node the write was for, when the refusal knows it
         super().__init__(message)
 
 
@@ -103,3 +107,10 @@ class UnknownParameter(ControlError):
 
 class InvalidValue(ControlError, ValueError):
     """The value has the wrong type or lies outside the field's range."""
+
+
+class StoreUnavailable(HubdError):
+    """The state file cannot be written or read now (disk full, read-only, I/O error, damaged).
+
+    The store logs the problem once; callers keep serving live values and retry later.
+    """

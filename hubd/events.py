@@ -13,11 +13,19 @@ never stalls a driver: ``on_values`` only appends to a queue.
 Readings are also kept in the store's history (a field is stored when it
 changes, or at most every ``history_interval`` when it does not) for
 historical readouts.
+
+When the store cannot be written (a full disk, see ``hubd/store.py``), live
+events still go out; acknowledgements and subscription changes wait in memory
+for the next commit that succeeds; readings of that time are not kept; an
+event for a subscriber who cannot take it now cannot be kept either: it is
+counted, and the next event delivered to that subscriber carries the count
+(``dropped``), as for the queue limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
@@ -27,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from hubd.driver import utc_now
+from hubd.errors import StoreUnavailable
 from hubd.hub import Hub
 from hubd.model import FieldValue
 from hubd.node import Node
@@ -145,6 +154,9 @@ class EventEngine:
         self._timers: dict[SubKey, list[asyncio.TimerHandle]] = {}
         self._dirty: set[SubKey] = set()
         self._lost_in_memory = 0
+        self._unsaved: set[SubKey] = set()  # subscriptions a failed write left unstored
+        self._unstored_dropped: dict[str, int] = {}  # per subscriber: events not kept
+        self._generation = store.generation
         self.stats = {"events": 0, "dropped": 0}
         hub.add_listener(self)
 
@@ -156,7 +168,8 @@ class EventEngine:
         self._backlog = set(await self.store.waiting_subscribers())
         for row in await self.store.subscriptions():
             if row.node_id not in self.hub.nodes:
-                await self.store.delete_subscription(row.subscriber, row.node_id)
+                with contextlib.suppress(StoreUnavailable):  # logged; tried again next start
+                    await self.store.delete_subscription(row.subscriber, row.node_id)
                 continue
             sub = Subscription(SubscriptionSpec.from_json(row.spec))
             sub.load_state(row.state)
@@ -176,7 +189,10 @@ class EventEngine:
                 if self.now() >= next_prune:
                     next_prune = self.now() + PRUNE_EVERY
                     cutoff = self.now() - timedelta(days=self.settings.history_days)
-                    pruned = await self.store.prune_history(cutoff.timestamp())
+                    try:
+                        pruned = await self.store.prune_history(cutoff.timestamp())
+                    except StoreUnavailable:
+                        pruned = 0  # logged by the store; the next hour prunes it
                     if pruned:
                         _LOGGER.debug("pruned %d history rows", pruned)
         finally:
@@ -201,16 +217,12 @@ class EventEngine:
         current = [v for v in node.cache.values() if (s := node.spec.get(v.name)) and sub.wants(s)]
         sub.seed(current)
         self.subscriptions[sub.key] = sub
-        await self.store.save_subscription(
-            StoredSubscription(
-                spec.subscriber,
-                spec.node_id,
-                spec.target,
-                spec.to_json(),
-                sub.state_json(),
-                spec.channel,
-            )
-        )
+        try:
+            await self.store.save_subscription(_stored(sub))
+        except StoreUnavailable:
+            # It works from now on; the next commit that succeeds stores it.
+            self._store_failed()
+            self._unsaved.add(sub.key)
         self._schedule(sub)
         if spec.req and current:
             self._emit(sub, current)
@@ -228,9 +240,14 @@ class EventEngine:
         for key in keys:
             self._cancel_timers(key)
             del self.subscriptions[key]
-        await self.store.delete_subscription(subscriber, node_id, channel)
-        if not any(k[0] == subscriber for k in self.subscriptions):
-            await self.store.drop_subscriber_events(subscriber)
+            self._unsaved.discard(key)
+        try:
+            await self.store.delete_subscription(subscriber, node_id, channel)
+            if not any(k[0] == subscriber for k in self.subscriptions):
+                await self.store.drop_subscriber_events(subscriber)
+        except StoreUnavailable:
+            # Ended in memory now; a restart before the disk has room would bring it back.
+            self._store_failed()
         return len(keys)
 
     def subscriptions_of(self, subscriber: str, channel: str | None = None) -> list[Subscription]:
@@ -415,7 +432,9 @@ class EventEngine:
             for key in dirty
             if (sub := self.subscriptions.get(key)) is not None
         ]
-        if history or acked or states or fresh:
+        saves = [sub for key in self._unsaved if (sub := self.subscriptions.get(key))]
+        stored = True
+        if history or acked or states or fresh or saves:
             # One value fires for every subscriber of its node: encode it once per batch.
             encoded: dict[tuple[int, ...], str] = {}
 
@@ -426,24 +445,71 @@ class EventEngine:
                     values = encoded[key] = json.dumps([encode_value(v) for v in event.values])
                 return event.to_json_text(values)
 
-            await self.store.commit_batch(
-                history=history,
-                delivered=acked,
-                states=states,
-                events=[(i, e.subscriber, to_text(e)) for i, e in fresh],
-                limit=self.settings.queue_limit,
-            )
-            if fresh:
+            try:
+                await self.store.commit_batch(
+                    history=history,
+                    delivered=acked,
+                    states=states,
+                    events=[(i, e.subscriber, to_text(e)) for i, e in fresh],
+                    limit=self.settings.queue_limit,
+                    subscriptions=[_stored(sub) for sub in saves],
+                )
+            except StoreUnavailable:
+                # Logged once by the store.  Acknowledgements and states are tried
+                # again with the next batch; the readings of this batch are not kept.
+                stored = False
+                self._acked[:0] = acked
+                self._dirty |= dirty
+                self._store_failed()
+            else:
+                self._unsaved.difference_update(sub.key for sub in saves)
+            if stored and fresh:
                 _LOGGER.debug("stored %d event(s), up to id %d", len(fresh), fresh[-1][0])
-            if acked:
+            if stored and acked:
                 _LOGGER.debug("%d event(s) acknowledged, up to id %d", len(acked), max(acked))
         if flush:
-            await self._flush(flush, fresh={i for i, _ in fresh})
+            try:
+                await self._flush(flush, fresh={i for i, _ in fresh})
+            except StoreUnavailable:
+                # The outbox cannot be read (a damaged file now replaced, a failing
+                # disk): the next wake-up tries again.
+                self._store_failed()
+                self._flush_requests |= flush
             covered = self._backlog if None in flush else flush
             self._send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
             sent = True
+        if not stored:
+            self._count_unstored(fresh)
         if sent and self.sink is not None:
             self.sink.end_batch()
+
+    def _store_failed(self) -> None:
+        """After a failed write: a damaged file replaced by a fresh one needs every
+        subscription written again, and it holds no backlog."""
+        if self.store.generation != self._generation:
+            self._generation = self.store.generation
+            self._unsaved = set(self.subscriptions)
+            self._backlog.clear()
+            self._wake.set()
+
+    def _count_unstored(self, fresh: Sequence[tuple[int, Event]]) -> None:
+        """Fresh events that could neither be stored nor sent are lost: count them."""
+        for event_id, event in fresh:
+            if event_id not in self._in_flight:
+                lost = self._unstored_dropped.get(event.subscriber, 0) + 1
+                self._unstored_dropped[event.subscriber] = lost
+                self.stats["dropped"] += 1
+                if lost == 1:
+                    _LOGGER.warning(
+                        "events for %s cannot be kept while the state file cannot be"
+                        " written: counting them for its next event",
+                        event.subscriber,
+                    )
+
+    def _with_unstored(self, event: Event) -> Event:
+        """The event, carrying the events of its subscriber that could not be kept."""
+        lost = self._unstored_dropped.pop(event.subscriber, 0)
+        return replace(event, dropped=event.dropped + lost) if lost else event
 
     async def _let_live_sends_land(self) -> None:
         """Hold the commit back while the events just sent travel to their subscribers.
@@ -493,6 +559,7 @@ class EventEngine:
             runs.setdefault(key, []).append((event_id, event))
         for run in runs.values():
             self._in_flight.update(event_id for event_id, _ in run)
+            run[0] = (run[0][0], self._with_unstored(run[0][1]))
             if len(run) == 1:
                 assert self.sink is not None
                 self.sink.deliver(*run[0])
@@ -512,7 +579,10 @@ class EventEngine:
             dropped = 0
             if item.subscriber not in first_of and self._deliverable(item.subscriber):
                 first_of.add(item.subscriber)
-                dropped = await self.store.take_dropped(item.subscriber)
+                try:
+                    dropped = await self.store.take_dropped(item.subscriber)
+                except StoreUnavailable:
+                    dropped = 0  # the count stays stored: a later flush reports it
                 if dropped:
                     self.stats["dropped"] += dropped
                     _LOGGER.warning(
@@ -543,8 +613,15 @@ class EventEngine:
         if self.sink is None or not self.sink.can_deliver(event.subscriber):
             return False
         self._in_flight.add(event_id)
-        self.sink.deliver(event_id, event)
+        self.sink.deliver(event_id, self._with_unstored(event))
         return True
+
+
+def _stored(sub: Subscription) -> StoredSubscription:
+    spec = sub.spec
+    return StoredSubscription(
+        spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json(), spec.channel
+    )
 
 
 def _with_target(spec: SubscriptionSpec, target: str) -> SubscriptionSpec:
