@@ -182,6 +182,10 @@ class Concentrator:
             return _failure(command, failure.result, failure.text)
         except BadRequest as err:
             return _failure(command, Result.FORM_ERROR, str(err))
+        except HubdError as err:
+            # Anything else from the hub still gets a result= code beside its
+            # error, never slixmpp's bare undefined-condition for an exception.
+            return Answer(_response(command, Result.OTHER_ERROR), condition_for(err))
 
     # --- data-source events -------------------------------------------------
 
