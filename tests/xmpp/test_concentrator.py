@@ -12,6 +12,7 @@ from defusedxml.ElementTree import fromstring
 
 from hubd.access import AccessPolicy
 from hubd.driver import Driver, DriverConfig
+from hubd.errors import DriverUnavailable
 from hubd.hub import Hub
 from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
 from hubd.node import Node
@@ -209,3 +210,22 @@ async def test_status_events_carry_state_and_message_and_history_is_not_kept() -
         ),
     )
     assert refused.payload.get("result") == "NotImplemented"
+
+
+async def test_any_other_hub_error_keeps_a_result_code_beside_its_standard_error() -> None:
+    # No command raises one today; this holds the survey of issue 14 §1: a
+    # failure never leaves the result= code out (slixmpp's bare error for an
+    # exception in a handler would carry neither).
+    service = await concentrator()
+
+    def unavailable(_request: object) -> object:
+        raise DriverUnavailable("node1 is away")
+
+    service._commands["getNode"] = unavailable  # type: ignore[assignment]
+    answer = service.handle(
+        OWNER, fromstring(f"<getNode xmlns='{NS_CONCENTRATORS}' sourceId='gpio' nodeId='node1'/>")
+    )
+    assert answer.payload.tag == f"{C}getNodeResponse"  # type: ignore[union-attr]
+    assert answer.payload.get("result") == "OtherError"  # type: ignore[union-attr]
+    assert answer.error is not None
+    assert (answer.error.type, answer.error.condition) == ("wait", "recipient-unavailable")
