@@ -68,7 +68,7 @@ def _is_damaged(err: sqlite3.Error) -> bool:
     return isinstance(err, _Damaged) or (code is not None and code & 0xFF in _DAMAGED_CODES)
 
 
-def _is_full(err: sqlite3.Error) -> bool:
+def _is_full(err: Exception) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
 
@@ -244,19 +244,27 @@ class Store:
 
     def _call(self, fn: Callable[[], T], write: bool) -> T:
         try:
+            if self._db is None:
+                # Replacing a damaged file failed (a full or read-only disk): try again.
+                self._db = self._connect()
             result = fn()
-        except sqlite3.Error as err:
-            if _is_damaged(err):
-                self._replace_damaged(err)
+        except (sqlite3.Error, OSError) as err:
+            failure: Exception | None = err
+            if isinstance(err, sqlite3.Error) and _is_damaged(err):
                 self.generation += 1
-            elif self.problem is None:
-                self.problem = "storage full" if _is_full(err) else "storage failing"
+                try:
+                    self._replace_damaged(err)
+                    failure = None
+                except (sqlite3.Error, OSError) as again:
+                    failure = again
+            if failure is not None and self.problem is None:
+                self.problem = "storage full" if _is_full(failure) else "storage failing"
                 _LOGGER.warning(
                     "cannot write the state file %s (%s): history and the offline queue are"
                     " not stored until it can be written again; live readouts, control and"
                     " live events go on",
                     self.path,
-                    err,
+                    failure,
                 )
             raise StoreUnavailable(f"cannot use the state file {self.path}: {err}") from err
         if write and self.problem is not None and self._has_room():
@@ -568,6 +576,10 @@ def _move_aside(path: Path) -> Path:
     """Rename ``path`` and its -wal/-shm files to ``<name>.corrupt-<UTC time>``; return it."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    serial = 1
+    while aside.exists():  # twice within a second: never overwrite an earlier one
+        serial += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{serial}")
     for suffix in _FILE_SUFFIXES:
         old = path.with_name(path.name + suffix)
         if old.exists():

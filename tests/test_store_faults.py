@@ -159,7 +159,7 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
         changed.set()
 
     store.listeners.append(on_change)
-    engine = EventEngine(hub, store, EventsSettings(history_interval=0))
+    engine = EventEngine(hub, store, EventsSettings(history_interval=0, history_days=3650))
     sink = FakeSink()
     engine.attach(sink)
     task = asyncio.create_task(engine.run())
@@ -170,7 +170,11 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
         hub.ingest("t", [value("temperature", Decimal("1"), 1)])
         await sink.wait(1)
         engine.acked([sink.sent[0][0]])
-        stored_before = await store.pending()
+        first_ts = value("temperature", Decimal("1"), 1).timestamp.timestamp()
+        async with asyncio.timeout(5):
+            # The commit follows the live send: wait until it stored the first reading.
+            while not await store.history("t", [], first_ts, first_ts, 10):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         filler = _fill(tiny_disk)
         # The WAL reuses its space: write until the disk refuses (big readings fill it fast).
         for i in range(2, 400):
@@ -192,7 +196,10 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
             while engine.stats["dropped"] < 2:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         assert len(sink.sent) == sent
-        assert await store.pending() == stored_before, "nothing stored was lost"
+        # Nothing stored before was lost: the subscription, the first reading.
+        assert [s.subscriber for s in await store.subscriptions()] == ["a@x"]
+        first = await store.history("t", ["temperature"], first_ts, first_ts, 10)
+        assert [row.value["v"] for row in first] == ["1"]
         # Space returns: the next event is stored, then delivered with the count.
         filler.unlink()
         changed.clear()
