@@ -233,8 +233,11 @@ def _response_code(error: HubdError) -> ResponseCode:
 
 
 def _refused_set_response(error: HubdError, text: str) -> Element:
+    # Only nodes the requester may see get here by name (others are NodeNotFound
+    # for the id it sent, or AccessDenied before any lookup): naming it leaks nothing.
+    node_id = error.node_id if isinstance(error, NodeNotFound | ControlError) else None
     field = error.field if isinstance(error, ControlError) else None
-    return build_refused_set_response(_response_code(error), text, parameter=field)
+    return build_refused_set_response(_response_code(error), text, node_id=node_id, parameter=field)
 
 
 def describe_set(element: Element) -> str:

@@ -192,16 +192,18 @@ def build_set_response() -> Element:
 
 
 def build_refused_set_response(
-    code: ResponseCode, text: str, *, parameter: str | None = None
+    code: ResponseCode, text: str, *, node_id: str | None = None, parameter: str | None = None
 ) -> Element:
     """The v0.2 refusal ``<setResponse responseCode>`` that goes beside an IQ's ``<error/>``.
 
     Current clients read the RFC 6120 error (with ``paramError``); slixmpp's
     stock client matches only ``iq type='error'`` carrying this element and
-    would otherwise wait for its timeout.  It names the failing parameter,
-    when known, and gives the reason in ``<error var>``.
+    would otherwise wait for its timeout.  It names the failing node and
+    parameter, when known, and gives the reason in ``<error var>``.
     """
     elem = Element(qname(NS_CONTROL, "setResponse"), {"responseCode": code})
+    if node_id is not None:
+        SubElement(elem, qname(NS_CONTROL, "node"), {"nodeId": node_id})
     if parameter is not None:
         SubElement(elem, qname(NS_CONTROL, "parameter"), {"name": parameter})
     SubElement(elem, qname(NS_CONTROL, "error"), {"var": parameter or ""}).text = text

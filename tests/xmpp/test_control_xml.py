@@ -354,6 +354,20 @@ def test_refused_set_response_without_a_parameter() -> None:
     assert_same_xml(built, expected)
 
 
+def test_refused_set_response_names_the_node() -> None:
+    # v0.2's setResponse lists the failing nodes as <node nodeId/> (the form the
+    # stock plugin's own stanza tests use), before the parameter.
+    built = build_refused_set_response(
+        "NotFound", "Device17 has no field 'Output'", node_id="Device17", parameter="Output"
+    )
+    expected = parse(
+        "<setResponse xmlns='urn:xmpp:iot:control' responseCode='NotFound'>"
+        "<node nodeId='Device17'/><parameter name='Output'/>"
+        "<error var='Output'>Device17 has no field 'Output'</error></setResponse>"
+    )
+    assert_same_xml(built, expected)
+
+
 def test_param_error() -> None:
     with pytest.raises(ParseError):
         parse(ERROR_2_AS_PUBLISHED)
