@@ -68,6 +68,12 @@ def _is_damaged(err: sqlite3.Error) -> bool:
     return isinstance(err, _Damaged) or (code is not None and code & 0xFF in _DAMAGED_CODES)
 
 
+def _is_disk_trouble(err: sqlite3.Error) -> bool:
+    """Full, or failing to write (an SD card may report ENOSPC as an I/O error)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+
+
 def _is_full(err: Exception) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
@@ -143,6 +149,8 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubd-store")
         self._db: sqlite3.Connection | None = None
+        # True while the file could only be opened for reading (a full disk at start).
+        self._read_only = False
         #: Why writes fail now (for the status line), or None while they succeed.
         self.problem: str | None = None
         #: Bumped when a damaged file was replaced by a fresh one while running:
@@ -160,11 +168,30 @@ class Store:
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as err:
-            if not _is_damaged(err):
+            if _is_damaged(err):
+                self._replace_damaged(err)
+            elif _is_disk_trouble(err):
+                # A full disk at start (no room even for the -shm file): read what is
+                # stored, so the subscriptions come back; writing waits for room.
+                self._db = self._connect_read_only()
+                self._read_only = True
+                self._report(err)
+            else:
                 raise
-            self._replace_damaged(err)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect_read_only(self) -> sqlite3.Connection:
+        # immutable: no -shm needed (what only the WAL holds is not seen until writable).
+        try:
+            db = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?immutable=1", uri=True, check_same_thread=False
+            )
+            db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()
+        except sqlite3.Error:
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            db.executescript(SCHEMA)
+        return db
+
+    def _connect(self, check: bool = True) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -174,7 +201,8 @@ class Store:
             # resident memory of a busy hub flat.
             db.execute("PRAGMA cache_size=-512")
             db.executescript(SCHEMA)
-            _quick_check(db)
+            if check:
+                _quick_check(db)
         except BaseException:
             db.close()
             raise
@@ -205,13 +233,14 @@ class Store:
             self._executor.shutdown(wait=False)
 
     def _close(self) -> None:
-        if self._db is not None:
+        if self._db is not None and not self._read_only:
             try:
                 # Fold the WAL into the database (and sync it) before leaving.
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as err:
                 # A full disk: the WAL keeps what is committed; the next start folds it in.
                 _LOGGER.warning("cannot fold the WAL into %s: %s", self.path, err)
+        if self._db is not None:
             self._db.close()
             self._db = None
 
@@ -234,19 +263,24 @@ class Store:
         """After a full disk: room for more than a small commit (a nearly full disk
         takes small commits in the WAL's old space and refuses big ones: without
         this margin, the log would flap between full and recovered)."""
-        if self.problem != "storage full":
-            return True
+        return self.problem != "storage full" or self._free_bytes() >= ROOM_TO_RECOVER
+
+    def _free_bytes(self) -> int:
         try:
             stat = os.statvfs(self.path.parent)
         except OSError:
-            return False
-        return stat.f_bavail * stat.f_frsize >= ROOM_TO_RECOVER
+            return 0
+        return stat.f_bavail * stat.f_frsize
 
     def _call(self, fn: Callable[[], T], write: bool) -> T:
         try:
-            if self._db is None:
-                # Replacing a damaged file failed (a full or read-only disk): try again.
-                self._db = self._connect()
+            if self._db is None or (write and self._read_only):
+                # Opened read-only, or replacing a damaged file failed (a full or
+                # read-only disk): try the file again before writing.
+                db = self._connect(check=self._db is None)
+                if self._db is not None:
+                    self._db.close()
+                self._db, self._read_only = db, False
             result = fn()
         except (sqlite3.Error, OSError) as err:
             failure: Exception | None = err
@@ -257,15 +291,8 @@ class Store:
                     failure = None
                 except (sqlite3.Error, OSError) as again:
                     failure = again
-            if failure is not None and self.problem is None:
-                self.problem = "storage full" if _is_full(failure) else "storage failing"
-                _LOGGER.warning(
-                    "cannot write the state file %s (%s): history and the offline queue are"
-                    " not stored until it can be written again; live readouts, control and"
-                    " live events go on",
-                    self.path,
-                    failure,
-                )
+            if failure is not None:
+                self._report(failure)
             raise StoreUnavailable(f"cannot use the state file {self.path}: {err}") from err
         if write and self.problem is not None and self._has_room():
             self.problem = None
@@ -275,6 +302,20 @@ class Store:
                 self.path,
             )
         return result
+
+    def _report(self, err: Exception) -> None:
+        """Log a write failure once (until writes succeed again)."""
+        if self.problem is None:
+            # A full disk may show as an I/O error (no room for the -shm file).
+            full = _is_full(err) or self._free_bytes() < ROOM_TO_RECOVER
+            self.problem = "storage full" if full else "storage failing"
+            _LOGGER.warning(
+                "cannot write the state file %s (%s): history and the offline queue are"
+                " not stored until it can be written again; live readouts, control and"
+                " live events go on",
+                self.path,
+                err,
+            )
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

@@ -239,3 +239,27 @@ async def test_a_write_on_a_full_disk_rolls_back_and_raises(tiny_disk: Path) -> 
         assert [s.subscriber for s in await store.subscriptions()] == ["a@x"]
     finally:
         await store.close()
+
+
+async def test_a_start_on_a_full_disk_reads_what_is_stored_and_writes_once_there_is_room(
+    tiny_disk: Path,
+) -> None:
+    path = tiny_disk / "hubd.sqlite"
+    store = Store(path)
+    await store.open()
+    await store.save_subscription(StoredSubscription("a@x", "n", "a@x/r", {}, {}))
+    await store.close()
+    filler = _fill(tiny_disk)
+    again = Store(path)
+    await again.open()  # no room even for the -shm file: opened for reading
+    try:
+        assert again.problem == "storage full"
+        assert [s.subscriber for s in await again.subscriptions()] == ["a@x"]
+        with pytest.raises(StoreUnavailable):
+            await again.save_subscription(StoredSubscription("b@x", "n", "b@x/r", {}, {}))
+        filler.unlink()
+        await again.save_subscription(StoredSubscription("b@x", "n", "b@x/r", {}, {}))
+        assert again.problem is None
+        assert [s.subscriber for s in await again.subscriptions()] == ["a@x", "b@x"]
+    finally:
+        await again.close()
