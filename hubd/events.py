@@ -405,6 +405,8 @@ class EventEngine:
             handle.cancel()
 
     async def _persist_and_deliver(self) -> None:
+        # A damaged file met by any reader (a historical readout too) was replaced.
+        self._store_failed()
         # Acknowledgements taken first: they are for events of earlier, committed batches.
         acked, self._acked = self._acked, []
         self._in_flight.difference_update(acked)
@@ -484,8 +486,8 @@ class EventEngine:
             self.sink.end_batch()
 
     def _store_failed(self) -> None:
-        """After a failed write: a damaged file replaced by a fresh one needs every
-        subscription written again, and it holds no backlog."""
+        """After a failed write, and before each batch: a damaged file replaced by a
+        fresh one needs every subscription written again, and it holds no backlog."""
         if self.store.generation != self._generation:
             self._generation = self.store.generation
             self._unsaved = set(self.subscriptions)

@@ -263,3 +263,41 @@ async def test_a_start_on_a_full_disk_reads_what_is_stored_and_writes_once_there
         assert [s.subscriber for s in await again.subscriptions()] == ["a@x", "b@x"]
     finally:
         await again.close()
+
+
+async def test_the_engine_writes_its_subscriptions_into_a_store_replaced_while_running(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hubd.sqlite"
+    await _filled_store(path)
+    ctx, _ = make_context("t")
+    config = DriverConfig(id="t", driver="fake.thermometer")
+    hub = Hub([Node.create(config, Thermometer(config, ctx))])
+    hub.set_state("t", NodeState.ONLINE)
+    store = Store(path)
+    await store.open()
+    engine = EventEngine(hub, store, EventsSettings(history_days=3650))
+    sink = FakeSink()
+    engine.attach(sink)
+    task = asyncio.create_task(engine.run())
+    try:
+        await engine.subscribe(
+            SubscriptionSpec(subscriber="a@x", target="a@x/r", node_id="t", seqnr=1)
+        )
+        with path.open("r+b") as f:
+            f.seek(path.stat().st_size // 2 // 4096 * 4096)
+            f.write(b"\xff" * 16 * 4096)
+        assert await store.history("n", [], 0.0, 1e9, 100_000) == []  # meets the damage
+        assert store.generation == 1
+        hub.ingest("t", [value("temperature", Decimal("3"), 3)])
+        await sink.wait(1)
+        async with asyncio.timeout(5):
+            # The next commit writes the subscription into the fresh file.
+            while not await store.subscriptions():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert [s.subscriber for s in await store.subscriptions()] == ["a@x"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.close()
