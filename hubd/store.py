@@ -71,10 +71,19 @@ def _is_damaged(err: sqlite3.Error) -> bool:
     return isinstance(err, _Damaged) or (code is not None and code & 0xFF in _DAMAGED_CODES)
 
 
+_DISK_TROUBLE_CODES = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,  # an SD card, or no room for the -shm file, may say only this
+    sqlite3.SQLITE_CANTOPEN,  # a card the kernel remounted read-only after errors
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_PERM,
+}
+
+
 def _is_disk_trouble(err: sqlite3.Error) -> bool:
-    """Full, or failing to write (an SD card may report ENOSPC as an I/O error)."""
+    """The file cannot be written now: full, read-only or failing."""
     code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    return code is not None and code & 0xFF in _DISK_TROUBLE_CODES
 
 
 def _is_full(err: Exception) -> bool:
@@ -172,7 +181,17 @@ class Store:
             self._db = self._connect()
         except sqlite3.DatabaseError as err:
             if _is_damaged(err):
-                self._replace_damaged(err)
+                try:
+                    self._replace_damaged(err)
+                except (sqlite3.Error, OSError) as again:
+                    # Cannot even move it (a read-only or full disk): run on in memory,
+                    # writing nothing, until a write finds the file usable.
+                    self._db = sqlite3.connect(
+                        ":memory:", isolation_level=None, check_same_thread=False
+                    )
+                    self._db.executescript(SCHEMA)
+                    self._read_only = True
+                    self._report(again)
             elif _is_disk_trouble(err):
                 # A full disk at start (no room even for the -shm file): read what is
                 # stored, so the subscriptions come back; writing waits for room.
@@ -280,7 +299,7 @@ class Store:
             if self._db is None or (write and self._read_only):
                 # Opened read-only, or replacing a damaged file failed (a full or
                 # read-only disk): try the file again before writing.
-                db = self._connect(check=self._db is None)
+                db = self._connect()  # a full disk fails before the check: cheap
                 if self._db is not None:
                     self._db.close()
                 self._db, self._read_only = db, False

@@ -301,3 +301,32 @@ async def test_the_engine_writes_its_subscriptions_into_a_store_replaced_while_r
         with pytest.raises(asyncio.CancelledError):
             await task
         await store.close()
+
+
+async def test_a_damaged_store_on_a_read_only_disk_runs_in_memory_then_is_replaced(
+    tiny_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hubd.store")
+    path = tiny_disk / "hubd.sqlite"
+    await _filled_store(path, rows=2_000)
+    os.truncate(path, path.stat().st_size // 2)
+    await asyncio.to_thread(_remount, tiny_disk, "ro")
+    store = Store(path)
+    try:
+        await store.open()  # cannot move it aside: no exit, nothing written
+        assert store.problem == "storage failing"
+        assert await store.subscriptions() == []
+        await asyncio.to_thread(_remount, tiny_disk, "rw")
+        with pytest.raises(StoreUnavailable):  # this write meets the damage: replaced
+            await store.save_subscription(StoredSubscription("b@x", "n", "b@x/r", {}, {}))
+        await store.save_subscription(StoredSubscription("b@x", "n", "b@x/r", {}, {}))
+        assert store.problem is None
+        assert [s.subscriber for s in await store.subscriptions()] == ["b@x"]
+        assert len(_aside(path)) == 1
+    finally:
+        await asyncio.to_thread(_remount, tiny_disk, "rw")
+        await store.close()
+
+
+def _remount(disk: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(disk)], check=True)
