@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from full_disk import fill, tiny_tmpfs
 from test_subscriptions import FakeSink, Thermometer, value
 
 from hubd.driver import DriverConfig
@@ -116,28 +117,8 @@ async def test_damage_met_while_running_replaces_the_file_and_keeps_working(
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs: a real full disk."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the full-disk tests need root (mount -t tmpfs); CI runs as root")
-        pytest.skip("needs root to mount a tmpfs")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
-    try:
+    with tiny_tmpfs(tmp_path / "tiny") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass  # ENOSPC: full
-    return filler
 
 
 async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
@@ -175,7 +156,7 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
             # The commit follows the live send: wait until it stored the first reading.
             while not await store.history("t", [], first_ts, first_ts, 10):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-        filler = _fill(tiny_disk)
+        filler = fill(tiny_disk)
         # The WAL reuses its space: write until the disk refuses (big readings fill it fast).
         for i in range(2, 400):
             hub.ingest("t", [value("temperature", Decimal(i), i)])
@@ -230,7 +211,7 @@ async def test_a_write_on_a_full_disk_rolls_back_and_raises(tiny_disk: Path) -> 
     await store.open()
     try:
         await store.save_subscription(StoredSubscription("a@x", "n", "a@x/r", {}, {}))
-        _fill(tiny_disk)
+        fill(tiny_disk)
         big = [HistoryRow("n", "f", float(i), {"v": "x" * 1000}) for i in range(5000)]
         with pytest.raises(StoreUnavailable):
             await store.record(big)
@@ -249,7 +230,7 @@ async def test_a_start_on_a_full_disk_reads_what_is_stored_and_writes_once_there
     await store.open()
     await store.save_subscription(StoredSubscription("a@x", "n", "a@x/r", {}, {}))
     await store.close()
-    filler = _fill(tiny_disk)
+    filler = fill(tiny_disk)
     again = Store(path)
     await again.open()  # no room even for the -shm file: opened for reading
     try:

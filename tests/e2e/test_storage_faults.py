@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import pytest
+from full_disk import fill, tiny_tmpfs
 from hubd_process import HubdProcess
 from iot_client import CTRL, SD, iq, readout
 from pty_device import Pty
@@ -152,27 +152,8 @@ async def test_a_damaged_store_is_moved_aside_and_the_hub_comes_online(
 
 @pytest.fixture
 def tiny_state(rig: Rig) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the full-disk test needs root (mount -t tmpfs); CI runs as root")
-        pytest.skip("needs root to mount a tmpfs")
-    rig.state.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(rig.state)], check=True)
-    try:
-        yield rig.state
-    finally:
-        subprocess.run(["umount", "-l", str(rig.state)], check=True)
-
-
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass  # ENOSPC: full
-    return filler
+    with tiny_tmpfs(rig.state) as state:
+        yield state
 
 
 async def test_a_full_disk_keeps_control_readouts_and_live_events(
@@ -190,7 +171,7 @@ async def test_a_full_disk_keeps_control_readouts_and_live_events(
         await bob.disconnect_and_wait()
         await rig.hub.wait_for_log(r"subscriber bob@localhost is away")
 
-        filler = _fill(tiny_state)
+        filler = fill(tiny_state)
         await rig.control_and_read(alice, True, 10)
         await rig.say("30.5")
         assert (await rig.event(alice, 1))["temperature"] == "30.5"
