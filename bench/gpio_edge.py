@@ -24,8 +24,8 @@ from defusedxml.ElementTree import fromstring
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from hubd.app import App
-from hubd.config import load_config
+from hubd.core.config import load_config
+from hubd.service.app import App
 from hubd.testing.prosody import ProsodyServer
 
 SD = "urn:xmpp:iot:sensordata"

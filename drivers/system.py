@@ -18,9 +18,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from hubd.driver import Driver, DriverConfig, DriverContext
+from hubd.core.driver import Driver, DriverConfig, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import DriverUnavailable, ReadoutError
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 _PERCENT_STEP = Decimal("0.1")
 

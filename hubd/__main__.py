@@ -1,5 +1,5 @@
 """Run hubd as ``python -m hubd``."""
 
-from hubd.cli import main
+from hubd.service.cli import main
 
 raise SystemExit(main())

@@ -8,11 +8,11 @@ from xml.etree.ElementTree import Element, SubElement
 
 import pytest
 
-from hubd.access import AccessPolicy, DeviceAccess, Provisioned, Role
-from hubd.config import load_config
+from hubd.core.access import AccessPolicy, DeviceAccess, Provisioned, Role
+from hubd.core.config import load_config
+from hubd.core.limits import LimitSettings, PolicyViolation, RateLimited
 from hubd.errors import AccessDenied, ConfigError
-from hubd.limits import LimitSettings, PolicyViolation, RateLimited
-from hubd.reload import access_changed, diff_devices
+from hubd.service.reload import access_changed, diff_devices
 
 
 def test_strongest_role_wins_and_resources_are_ignored() -> None:
@@ -226,7 +226,7 @@ def test_a_device_grant_change_is_applied_live_not_a_restart(tmp_path: Path) -> 
 def test_password_in_the_file_works_with_a_warning_and_never_shows(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="hubd.config"):
+    with caplog.at_level(logging.WARNING, logger="hubd.core.config"):
         config = load_config(_write(tmp_path, "password: hunter2-in-yaml"), environ={})
     assert config.password.get_secret_value() == "hunter2-in-yaml"
     assert "prefer password_file" in caplog.text

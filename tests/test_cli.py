@@ -62,7 +62,7 @@ def test_drivers_lists_options_and_fields() -> None:
 
 
 def test_every_registered_driver_loads_with_its_declared_kind() -> None:
-    from hubd.registry import DriverRegistry
+    from hubd.core.registry import DriverRegistry
 
     registry = DriverRegistry()
     assert {"gpio.input", "gpio.output"} <= set(registry.kinds())

@@ -9,8 +9,21 @@ from decimal import Decimal
 
 import pytest
 
-from hubd.access import AccessPolicy, Role
-from hubd.commands import (
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import (
+    Category,
+    FieldSpec,
+    FieldType,
+    FieldValue,
+    NodeSpec,
+    NodeState,
+    Value,
+)
+from hubd.core.node import Node
+from hubd.errors import DriverUnavailable
+from hubd.people.commands import (
     NOT_AUTHORISED,
     ChatCommands,
     Command,
@@ -21,19 +34,6 @@ from hubd.commands import (
     format_list,
     format_value,
 )
-from hubd.driver import Driver, DriverConfig
-from hubd.errors import DriverUnavailable
-from hubd.hub import Hub
-from hubd.model import (
-    Category,
-    FieldSpec,
-    FieldType,
-    FieldValue,
-    NodeSpec,
-    NodeState,
-    Value,
-)
-from hubd.node import Node
 from hubd.testing.drivers import make_context
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

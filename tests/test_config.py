@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubd.config import load_config
+from hubd.core.config import load_config
 from hubd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from hubd.backoff import Backoff
-from hubd.driver import Driver, DriverConfig
+from hubd.core.backoff import Backoff
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
+from hubd.core.node import Node
+from hubd.core.supervisor import NodeSupervisor
 from hubd.errors import (
     ControlNotSupported,
     DriverUnavailable,
@@ -18,10 +22,6 @@ from hubd.errors import (
     ReadoutError,
     UnknownParameter,
 )
-from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
-from hubd.node import Node
-from hubd.supervisor import NodeSupervisor
 from hubd.testing.drivers import make_context
 
 LEVEL = FieldSpec(
@@ -149,7 +149,7 @@ async def test_undeclared_fields_are_dropped() -> None:
 
 async def test_state_change_logs_once(caplog: pytest.LogCaptureFixture) -> None:
     hub, _, _, _ = await make_hub()
-    caplog.set_level("INFO", logger="hubd.hub")
+    caplog.set_level("INFO", logger="hubd.core.hub")
     for _ in range(3):
         hub.set_state("thing", NodeState.OFFLINE, "unplugged")
     assert len([r for r in caplog.records if "unplugged" in r.getMessage()]) == 1
@@ -199,8 +199,8 @@ class LearningDriver(FakeDriver):
 
 
 async def test_dynamic_fields_are_learned_typed_and_bounded() -> None:
-    from hubd import hub as hub_module
-    from hubd.model import FieldType
+    from hubd.core import hub as hub_module
+    from hubd.core.model import FieldType
 
     ctx, _ = make_context("lines")
     driver = LearningDriver(DriverConfig(id="lines", driver="fake.thing"), ctx)

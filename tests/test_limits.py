@@ -6,7 +6,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 import pytest
 
-from hubd.limits import (
+from hubd.core.limits import (
     LimitSettings,
     PolicyViolation,
     RateLimited,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hubd.logs import setup_logging
+from hubd.service.logs import setup_logging
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hubd_process import HubdProcess
 
-from hubd.config import load_config
+from hubd.core.config import load_config
 from hubd.errors import ConfigError
-from hubd.metrics import MetricsRegistry, MetricsServer
+from hubd.service.metrics import MetricsRegistry, MetricsServer
 from hubd.testing.prosody import ProsodyServer, find_free_port
 
 

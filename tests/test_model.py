@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from hubd import xsd
+from hubd.core import xsd
+from hubd.core.model import FieldSpec, FieldType, NodeSpec
 from hubd.errors import InvalidValue
-from hubd.model import FieldSpec, FieldType, NodeSpec
 
 
 def spec(kind: FieldType, **kwargs: object) -> FieldSpec:

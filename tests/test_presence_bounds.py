@@ -13,9 +13,9 @@ import pytest
 from slixmpp import JID, ClientXMPP
 from slixmpp.roster.item import RosterItem
 
-from hubd.access import AccessPolicy
-from hubd.commands import ChatCommands
-from hubd.hub import Hub
+from hubd.core.access import AccessPolicy
+from hubd.core.hub import Hub
+from hubd.people.commands import ChatCommands
 from hubd.xmpp.presence_requests import MAX_PENDING, PresenceRequests
 
 

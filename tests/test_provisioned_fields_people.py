@@ -19,16 +19,16 @@ from slixmpp import JID, ClientXMPP
 from test_commands import HUMIDITY, LEVEL, NOW, TEMPERATURE, FakeDriver
 from test_commands import STATE_RW as STATE
 
-from hubd.access import AccessPolicy, Provisioned
-from hubd.commands import ChatCommands
-from hubd.driver import DriverConfig
-from hubd.events import EventEngine
-from hubd.hub import Hub
-from hubd.model import NodeState
-from hubd.node import Node
-from hubd.store import Store
+from hubd.core.access import AccessPolicy, Provisioned
+from hubd.core.driver import DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import NodeState
+from hubd.core.node import Node
+from hubd.events.engine import EventEngine
+from hubd.events.store import Store
+from hubd.people.commands import ChatCommands
+from hubd.people.watch import register_watch
 from hubd.testing.drivers import make_context
-from hubd.watch import register_watch
 from hubd.xmpp.adhoc import AdhocService, Session
 
 DAVE = "dave@example.org/phone"  # provisioned: narrowed to some fields and parameters

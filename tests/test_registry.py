@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from hubd.registry import DriverRegistry
+from hubd.core.registry import DriverRegistry
 
 BUS_LIBRARIES = ("bleak", "dbus_fast", "serial", "serial_asyncio_fast", "gpiozero", "cryptography")
 
 PROBE = """\
 import asyncio, json, sys
 from pathlib import Path
-from hubd.app import App
-from hubd.config import load_config
+from hubd.service.app import App
+from hubd.core.config import load_config
 
 async def main() -> None:
     App(load_config(Path(sys.argv[1])))

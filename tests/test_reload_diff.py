@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from hubd.config import Config, load_config
-from hubd.reload import access_changed, diff_devices, needs_restart
+from hubd.core.config import Config, load_config
+from hubd.service.reload import access_changed, diff_devices, needs_restart
 
 BASE = """
 xmpp:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hubd.app import App
-from hubd.config import load_config
-from hubd.sdnotify import Notifier
+from hubd.core.config import load_config
+from hubd.service.app import App
+from hubd.service.sdnotify import Notifier
 
 
 @pytest.fixture

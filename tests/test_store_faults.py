@@ -15,15 +15,15 @@ import pytest
 from full_disk import fill, tiny_tmpfs
 from test_subscriptions import FakeSink, Thermometer, value
 
-from hubd.driver import DriverConfig
+from hubd.core.driver import DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import NodeState
+from hubd.core.node import Node
+from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
-from hubd.events import EventEngine
-from hubd.hub import Hub
-from hubd.model import NodeState
-from hubd.node import Node
-from hubd.settings import EventsSettings
-from hubd.store import HistoryRow, Store, StoredSubscription
-from hubd.subscriptions import SubscriptionSpec
+from hubd.events.engine import EventEngine
+from hubd.events.store import HistoryRow, Store, StoredSubscription
+from hubd.events.subscriptions import SubscriptionSpec
 from hubd.testing.drivers import make_context
 
 
@@ -44,7 +44,7 @@ def _aside(path: Path) -> list[Path]:
 
 
 async def _assert_replaced(path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="hubd.store")
+    caplog.set_level(logging.WARNING, logger="hubd.events.store")
     store = Store(path)
     await store.open()
     try:
@@ -91,7 +91,7 @@ async def test_a_store_with_garbage_in_its_middle_pages_is_moved_aside(
 async def test_damage_met_while_running_replaces_the_file_and_keeps_working(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="hubd.store")
+    caplog.set_level(logging.WARNING, logger="hubd.events.store")
     path = tmp_path / "hubd.sqlite"
     await _filled_store(path)
     store = Store(path)
@@ -196,7 +196,7 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
         event = sink.sent[sent][1]
         assert event.values[0].value == Decimal("7")
         assert event.dropped == 2
-        warnings = [r.getMessage() for r in caplog.records if r.name == "hubd.store"]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "hubd.events.store"]
         assert sum("cannot write the state file" in m for m in warnings) == 1
         assert sum("are stored again" in m for m in warnings) == 1
     finally:
@@ -287,7 +287,7 @@ async def test_the_engine_writes_its_subscriptions_into_a_store_replaced_while_r
 async def test_a_damaged_store_on_a_read_only_disk_runs_in_memory_then_is_replaced(
     tiny_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="hubd.store")
+    caplog.set_level(logging.WARNING, logger="hubd.events.store")
     path = tiny_disk / "hubd.sqlite"
     await _filled_store(path, rows=2_000)
     os.truncate(path, path.stat().st_size // 2)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hubd.driver import Driver, DriverConfig
-from hubd.events import Event, EventEngine
-from hubd.hub import Hub
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
-from hubd.node import Node
-from hubd.settings import EventsSettings
-from hubd.store import HistoryRow, Store
-from hubd.subscriptions import FieldRule, Subscription, SubscriptionSpec
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
+from hubd.core.node import Node
+from hubd.core.settings import EventsSettings
+from hubd.events.engine import Event, EventEngine
+from hubd.events.store import HistoryRow, Store
+from hubd.events.subscriptions import FieldRule, Subscription, SubscriptionSpec
 from hubd.testing.drivers import make_context
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Final
 
 from pydantic import Field, SecretStr, field_validator
 
-from hubd.driver import DriverContext
-from hubd.model import FieldSpec, FieldType
+from hubd.core.driver import DriverContext
+from hubd.core.model import FieldSpec, FieldType
 
 from .advertisement import Advertisement
 from .bthome import _BINARY, _SENSORS, BTHOME_SERVICE_UUID, parse_bthome

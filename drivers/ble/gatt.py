@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hubd.driver import Driver, DriverConfig, DriverContext
+from hubd.core.driver import Driver, DriverConfig, DriverContext
+from hubd.core.model import FIELD_NAME, FieldValue, NodeSpec, Value
 from hubd.errors import DriverUnavailable, ReadoutError
-from hubd.model import FIELD_NAME, FieldValue, NodeSpec, Value
 
 from .advertisement import Advertisement, normalize_address
 from .gatt_codec import Codec, Format, full_uuid

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
+from hubd.core.model import FieldSpec, FieldType, Value
 from hubd.errors import InvalidValue
-from hubd.model import FieldSpec, FieldType, Value
 
 __all__ = ["Codec", "Format", "full_uuid"]
 

@@ -27,9 +27,9 @@ from typing import ClassVar, Final, TypeVar
 
 from pydantic import Field, field_validator
 
-from hubd.driver import Driver, DriverConfig, DriverContext
+from hubd.core.driver import Driver, DriverConfig, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import DriverUnavailable
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 from .advertisement import Advertisement, normalize_address
 from .measurement import Measurement

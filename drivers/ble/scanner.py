@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from hubd.driver import DriverContext
+from hubd.core.driver import DriverContext
 from hubd.errors import DriverUnavailable
 
 from .advertisement import Advertisement, normalize_address

@@ -13,9 +13,9 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from drivers.gpio.pins import PinConfig, close_device, open_device, shared_pin_factory
-from hubd.driver import Driver, DriverContext
+from hubd.core.driver import Driver, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec
 from hubd.errors import DriverUnavailable
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec
 
 STATE = FieldSpec(
     name="state",

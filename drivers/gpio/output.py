@@ -9,9 +9,9 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from drivers.gpio.pins import PinConfig, close_device, open_device, shared_pin_factory
-from hubd.driver import Driver, DriverContext
+from hubd.core.driver import Driver, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import DriverUnavailable
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 STATE = FieldSpec(
     name="state",

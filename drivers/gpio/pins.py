@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from hubd.driver import DriverConfig, DriverContext
+from hubd.core.driver import DriverConfig, DriverContext
 from hubd.errors import DriverUnavailable
 
 RESOURCE_KEY = "gpio.pin_factory"

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import Field
 
 from drivers.gpio.pins import PinConfig, close_device, open_device, shared_pin_factory
-from hubd.driver import Driver, DriverContext
+from hubd.core.driver import Driver, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import DriverUnavailable, InvalidValue
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 _STEP = Decimal("0.001")
 

@@ -11,9 +11,9 @@ from pydantic import Field, field_validator
 from drivers.serial.dsmr_protocol import DsmrDecoder, Reading, Telegram
 from drivers.serial.lines import parse_seconds
 from drivers.serial.port import STATUS_FIELDS, ByteSize, Parity, SerialDriver, SerialPortConfig
-from hubd.driver import DriverContext
+from hubd.core.driver import DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import InvalidValue
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 _IDENTITY: Final = frozenset({Category.IDENTITY})
 _STATUS: Final = frozenset({Category.STATUS})

@@ -19,9 +19,9 @@ from drivers.serial.lines_protocol import (
     normalize_key,
 )
 from drivers.serial.port import STATUS_FIELDS, SerialDriver, SerialPortConfig
-from hubd.driver import DriverContext
+from hubd.core.driver import DriverContext
+from hubd.core.model import FIELD_NAME, Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import ControlNotSupported, DriverUnavailable, InvalidValue
-from hubd.model import FIELD_NAME, Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 SEND = FieldSpec(
     name="send",

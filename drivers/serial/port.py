@@ -26,9 +26,9 @@ import serial
 from pydantic import Field, field_validator
 from serial_asyncio_fast import SerialTransport, connection_for_serial
 
-from hubd.driver import Driver, DriverConfig, DriverContext
+from hubd.core.driver import Driver, DriverConfig, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.errors import DriverUnavailable
-from hubd.model import Category, FieldSpec, FieldType, FieldValue
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hubd.driver import DriverContext
-from hubd.model import FieldValue
-from hubd.resources import SharedResources
-from hubd.settings import BusSettings, GpioSettings
+from hubd.core.driver import DriverContext
+from hubd.core.model import FieldValue
+from hubd.core.resources import SharedResources
+from hubd.core.settings import BusSettings, GpioSettings
 
 
 @dataclass

@@ -43,16 +43,16 @@ from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from hubd.access import AccessPolicy, Role
-from hubd.commands import (
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.node import Node
+from hubd.errors import AccessDenied, HubdError
+from hubd.people.commands import (
     COMMAND_TIMEOUT,
     ChatCommands,
     device_label,
     example_value,
     format_value,
 )
-from hubd.errors import AccessDenied, HubdError
-from hubd.node import Node
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.stanzas import payload as payload_of
 from hubd.xmpp.stanzas import send_error

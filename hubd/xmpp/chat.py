@@ -35,12 +35,12 @@ from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
-from hubd import xsd
-from hubd.access import AccessPolicy, Role
-from hubd.commands import NOT_AUTHORISED, ChatCommands, delayed_text
-from hubd.driver import utc_now
+from hubd.core import xsd
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.driver import utc_now
+from hubd.core.limits import PolicyViolation, RateLimited
 from hubd.errors import AccessDenied
-from hubd.limits import PolicyViolation, RateLimited
+from hubd.people.commands import NOT_AUTHORISED, ChatCommands, delayed_text
 
 _LOGGER = logging.getLogger(__name__)
 

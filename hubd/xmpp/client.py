@@ -17,15 +17,15 @@ from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Presence
 
-from hubd.access import AccessPolicy
-from hubd.commands import ChatCommands
-from hubd.config import RoomSettings, XmppSettings
-from hubd.events import EventEngine
-from hubd.hub import Hub
-from hubd.model import FieldValue
-from hubd.node import Node
-from hubd.subscriptions import SubscriptionSpec
-from hubd.watch import ROOM, register_watch
+from hubd.core.access import AccessPolicy
+from hubd.core.config import RoomSettings, XmppSettings
+from hubd.core.hub import Hub
+from hubd.core.model import FieldValue
+from hubd.core.node import Node
+from hubd.events.engine import EventEngine
+from hubd.events.subscriptions import SubscriptionSpec
+from hubd.people.commands import ChatCommands
+from hubd.people.watch import ROOM, register_watch
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.chat import ChatService

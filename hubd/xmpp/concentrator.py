@@ -23,13 +23,13 @@ from xml.etree.ElementTree import Element, SubElement
 
 from pydantic import SecretStr
 
-from hubd import xsd
-from hubd.access import AccessPolicy, Role
-from hubd.driver import DriverConfig
+from hubd.core import xsd
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.driver import DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import NodeState
+from hubd.core.node import Node
 from hubd.errors import AccessDenied, BadRequest, HubdError
-from hubd.hub import Hub
-from hubd.model import NodeState
-from hubd.node import Node
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     local_name,

@@ -20,7 +20,7 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
-from hubd.backoff import Backoff
+from hubd.core.backoff import Backoff
 from hubd.errors import XmppAuthError
 
 _LOGGER = logging.getLogger(__name__)

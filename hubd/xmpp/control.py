@@ -21,7 +21,9 @@ from xml.etree.ElementTree import Element
 from slixmpp import ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.access import AccessPolicy, Role, audit_refused
+from hubd.core.access import AccessPolicy, Role, audit_refused
+from hubd.core.hub import Hub
+from hubd.core.model import FieldSpec, FieldType, Value
 from hubd.errors import (
     AccessDenied,
     BadRequest,
@@ -32,8 +34,6 @@ from hubd.errors import (
     NodeNotFound,
     UnknownParameter,
 )
-from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, Value
 from hubd.xmpp.control_xml import (
     NS_CONTROL,
     ControlRequest,

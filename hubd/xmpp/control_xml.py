@@ -17,9 +17,9 @@ from functools import partial
 from typing import Literal
 from xml.etree.ElementTree import Element, SubElement
 
-from hubd import xsd
+from hubd.core import xsd
+from hubd.core.model import FieldSpec, FieldType, FieldValue
 from hubd.errors import BadRequest
-from hubd.model import FieldSpec, FieldType, FieldValue
 from hubd.xmpp.sensordata_xml import (
     NodeRef,
     convert,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hubd.core.limits import PolicyViolation, RateLimited
 from hubd.errors import (
     AccessDenied,
     BadRequest,
@@ -21,7 +22,6 @@ from hubd.errors import (
     ReadoutError,
     UnknownParameter,
 )
-from hubd.limits import PolicyViolation, RateLimited
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,16 +28,16 @@ from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import Callback, CoroutineCallback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from hubd import xsd
-from hubd.access import AccessPolicy, Role
-from hubd.commands import delayed_text
+from hubd.core import xsd
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.hub import Hub
+from hubd.core.limits import PolicyViolation
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.errors import BadRequest, HubdError, NodeNotFound
-from hubd.events import Event, EventEngine
-from hubd.hub import Hub
-from hubd.limits import PolicyViolation
-from hubd.model import Category, FieldSpec, FieldType, FieldValue
-from hubd.subscriptions import FieldRule, SubscriptionSpec
-from hubd.watch import CHAT, ROOM, event_text
+from hubd.events.engine import Event, EventEngine
+from hubd.events.subscriptions import FieldRule, SubscriptionSpec
+from hubd.people.commands import delayed_text
+from hubd.people.watch import CHAT, ROOM, event_text
 from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (

@@ -8,11 +8,11 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.access import AccessPolicy
-from hubd.hub import Hub
-from hubd.model import FieldValue
-from hubd.node import Node
-from hubd.store import Store
+from hubd.core.access import AccessPolicy
+from hubd.core.hub import Hub
+from hubd.core.model import FieldValue
+from hubd.core.node import Node
+from hubd.events.store import Store
 from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
 from hubd.xmpp.control import ControlService
 from hubd.xmpp.sensordata import ReadoutService

@@ -31,9 +31,9 @@ from xml.etree.ElementTree import Element
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
-from hubd.access import AccessPolicy, Role
-from hubd.commands import NOT_AUTHORISED, ChatCommands
-from hubd.config import RoomSettings
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.config import RoomSettings
+from hubd.people.commands import NOT_AUTHORISED, ChatCommands
 from hubd.xmpp.chat import StrangerGate, delay_stamp
 
 _LOGGER = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from typing import Any
 
 from slixmpp import JID, ClientXMPP
 
-from hubd.access import AccessPolicy, Role
-from hubd.commands import ChatCommands, Command, CommandError, Invocation
+from hubd.core.access import AccessPolicy, Role
+from hubd.people.commands import ChatCommands, Command, CommandError, Invocation
 from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)

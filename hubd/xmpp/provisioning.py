@@ -23,7 +23,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from hubd.access import AccessPolicy, Provisioned
+from hubd.core.access import AccessPolicy, Provisioned
 from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 

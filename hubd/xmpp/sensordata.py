@@ -20,14 +20,14 @@ from xml.etree.ElementTree import Element
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.access import AccessPolicy, Role
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.hub import Hub
+from hubd.core.limits import RateLimited
+from hubd.core.model import Category, FieldSpec, FieldValue
+from hubd.core.node import Node
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
-from hubd.hub import Hub
-from hubd.limits import RateLimited
-from hubd.model import Category, FieldSpec, FieldValue
-from hubd.node import Node
-from hubd.store import Store
-from hubd.subscriptions import decode_value
+from hubd.events.store import Store
+from hubd.events.subscriptions import decode_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,

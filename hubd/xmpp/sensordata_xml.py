@@ -19,9 +19,8 @@ from functools import lru_cache, partial
 from typing import TypeVar
 from xml.etree.ElementTree import Element, SubElement
 
-from hubd import xsd
-from hubd.errors import BadRequest
-from hubd.model import (
+from hubd.core import xsd
+from hubd.core.model import (
     Category,
     FieldSpec,
     FieldType,
@@ -31,6 +30,7 @@ from hubd.model import (
     format_lexical,
     parse_lexical,
 )
+from hubd.errors import BadRequest
 
 NS_SENSORDATA = "urn:xmpp:iot:sensordata"
 

@@ -17,7 +17,7 @@ from hubd_process import HubdProcess
 from slixmpp import JID
 from xmpp_client import TestClient, connect_client
 
-from hubd.config import load_config
+from hubd.core.config import load_config
 from hubd.errors import ConfigError
 from hubd.testing.prosody import ProsodyServer
 

@@ -24,7 +24,7 @@ from test_events import devices
 from test_systemd_unit import NotifySocket
 from xmpp_client import TestClient, connect_client
 
-from hubd.store import HistoryRow, Store, StoredSubscription
+from hubd.events.store import HistoryRow, Store, StoredSubscription
 from hubd.testing.prosody import ProsodyServer
 
 EV = "urn:xmpp:iot:events"

@@ -15,12 +15,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubd.access import AccessPolicy, DeviceAccess
-from hubd.commands import NOT_AUTHORISED, ChatCommands
-from hubd.driver import Driver, DriverConfig
-from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
-from hubd.node import Node
+from hubd.core.access import AccessPolicy, DeviceAccess
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value
+from hubd.core.node import Node
+from hubd.people.commands import NOT_AUTHORISED, ChatCommands
 from hubd.testing.drivers import make_context
 
 FUZZ = settings(

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubd.config import Config, load_config
+from hubd.core.config import Config, load_config
 from hubd.errors import ConfigError
 
 FUZZ = settings(

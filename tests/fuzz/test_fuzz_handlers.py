@@ -21,13 +21,13 @@ from hostile_trees import element_trees
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubd.access import AccessPolicy, DeviceAccess, Role
-from hubd.driver import Driver, DriverConfig
+from hubd.core.access import AccessPolicy, DeviceAccess, Role
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.limits import LimitSettings, PolicyViolation, check_payload, measure
+from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
+from hubd.core.node import Node
 from hubd.errors import HubdError
-from hubd.hub import Hub
-from hubd.limits import LimitSettings, PolicyViolation, check_payload, measure
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
-from hubd.node import Node
 from hubd.testing.drivers import make_context
 from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
 from hubd.xmpp.control_xml import NS_CONTROL, parse_get_form, parse_set

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 from defusedxml.ElementTree import fromstring
 
-from hubd.access import AccessPolicy
-from hubd.driver import Driver, DriverConfig
+from hubd.core.access import AccessPolicy
+from hubd.core.driver import Driver, DriverConfig
+from hubd.core.hub import Hub
+from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
+from hubd.core.node import Node
 from hubd.errors import DriverUnavailable
-from hubd.hub import Hub
-from hubd.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
-from hubd.node import Node
 from hubd.testing.drivers import make_context
 from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
 

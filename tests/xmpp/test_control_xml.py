@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from xmlcompare import assert_same_xml, parse, payload
 from xmltrees import element_trees
 
+from hubd.core.model import FieldSpec, FieldType, FieldValue
 from hubd.errors import BadRequest
-from hubd.model import FieldSpec, FieldType, FieldValue
 from hubd.xmpp.control_xml import (
     NS_CONTROL,
     NS_DATA_FORMS,

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from xmlcompare import assert_same_xml, parse, payload, roundtrip
 from xmltrees import element_trees
 
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, Quality, Value
 from hubd.errors import BadRequest
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, Quality, Value
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,
     NS_SENSORDATA,

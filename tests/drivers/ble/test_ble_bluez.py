@@ -24,10 +24,10 @@ from drivers.ble.gatt import ConnectionSlots, GattConfig, GattDriver
 from drivers.ble.pvvx_driver import PvvxConfig, PvvxDriver
 from drivers.ble.record import record
 from drivers.ble.ruuvi_driver import RuuviConfig, RuuviDriver
-from hubd.driver import DriverContext
+from hubd.core.driver import DriverContext
+from hubd.core.resources import SharedResources
+from hubd.core.settings import BleSettings, BusSettings
 from hubd.errors import DriverUnavailable, InvalidValue
-from hubd.resources import SharedResources
-from hubd.settings import BleSettings, BusSettings
 from hubd.testing.drivers import Recorder, make_context
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"

@@ -20,11 +20,11 @@ from drivers.ble.passive import PassiveDriver, convert_unit
 from drivers.ble.pvvx_driver import PvvxConfig, PvvxDriver
 from drivers.ble.ruuvi_driver import RuuviConfig, RuuviDriver
 from drivers.ble.scanner import SharedScanner
-from hubd.driver import DriverContext
+from hubd.core.driver import DriverContext
+from hubd.core.model import FieldType
+from hubd.core.resources import SharedResources
+from hubd.core.settings import BleSettings, BusSettings
 from hubd.errors import DriverUnavailable
-from hubd.model import FieldType
-from hubd.resources import SharedResources
-from hubd.settings import BleSettings, BusSettings
 from hubd.testing.drivers import Recorder, make_context
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"

@@ -23,8 +23,8 @@ from drivers.ble.advertisement import (
 )
 from drivers.ble.replay import ReplayBackend, read_replay_file
 from drivers.ble.scanner import BackendUnavailable, SharedScanner, shared_scanner
+from hubd.core.settings import BleSettings, BusSettings
 from hubd.errors import DriverUnavailable
-from hubd.settings import BleSettings, BusSettings
 from hubd.testing.drivers import make_context
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
@@ -327,10 +327,10 @@ def test_replay_and_the_core_never_import_bleak(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import asyncio, sys
-        import hubd.app, hubd.cli, drivers.gpio.output
+        import hubd.service.app, hubd.service.cli, drivers.gpio.output
         assert "bleak" not in sys.modules, "imported by the core"
         from drivers.ble.bthome_driver import BTHomeDriver, BTHomeConfig
-        from hubd.settings import BleSettings, BusSettings
+        from hubd.core.settings import BleSettings, BusSettings
         from hubd.testing.drivers import make_context
         from pathlib import Path
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from drivers.ble.gatt import GattConfig
 from drivers.ble.gatt_codec import Codec, full_uuid
+from hubd.core.model import FieldType
 from hubd.errors import InvalidValue
-from hubd.model import FieldType
 
 
 @pytest.mark.parametrize(

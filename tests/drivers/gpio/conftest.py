@@ -9,7 +9,7 @@ import pytest
 from gpio_fakes import FakeClock
 
 from drivers.gpio.pins import RESOURCE_KEY, make_pin_factory
-from hubd.resources import SharedResources
+from hubd.core.resources import SharedResources
 
 
 @pytest.fixture

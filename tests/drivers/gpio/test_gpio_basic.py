@@ -9,8 +9,8 @@ import pytest
 from drivers.gpio.input import InputConfig, InputDriver
 from drivers.gpio.output import OutputConfig, OutputDriver
 from drivers.gpio.pins import RESOURCE_KEY, make_pin_factory
+from hubd.core.resources import SharedResources
 from hubd.errors import DriverUnavailable
-from hubd.resources import SharedResources
 from hubd.testing.drivers import make_context
 
 

@@ -14,10 +14,10 @@ from gpio_fakes import FakeClock
 from pydantic import ValidationError
 
 from drivers.gpio.input import InputConfig, InputDriver
-from hubd.config import load_config
+from hubd.core.config import load_config
+from hubd.core.model import FieldValue
+from hubd.core.resources import SharedResources
 from hubd.errors import ConfigError
-from hubd.model import FieldValue
-from hubd.resources import SharedResources
 from hubd.testing.drivers import Recorder, make_context
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

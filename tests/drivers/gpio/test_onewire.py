@@ -12,12 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from drivers.gpio.onewire import OneWireConfig, OneWireDriver, parse_w1_slave
-from hubd.backoff import Backoff
+from hubd.core.backoff import Backoff
+from hubd.core.hub import Hub
+from hubd.core.model import FieldValue, NodeState
+from hubd.core.node import Node
+from hubd.core.supervisor import NodeSupervisor
 from hubd.errors import DriverUnavailable, ReadoutError
-from hubd.hub import Hub
-from hubd.model import FieldValue, NodeState
-from hubd.node import Node
-from hubd.supervisor import NodeSupervisor
 from hubd.testing.drivers import Recorder, make_context
 
 SENSOR = "28-0316a2795aff"

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from drivers.gpio import output as output_module
 from drivers.gpio.output import OutputConfig, OutputDriver
 from drivers.gpio.pwm import LEVEL, PwmConfig, PwmDriver
-from hubd.config import load_config
+from hubd.core.config import load_config
+from hubd.core.resources import SharedResources
 from hubd.errors import ConfigError, DriverUnavailable, InvalidValue
-from hubd.resources import SharedResources
 from hubd.testing.drivers import Recorder, make_context
 
 
@@ -197,7 +197,7 @@ async def test_initial_restore_brings_back_the_last_state(
 ) -> None:
     from dataclasses import replace
 
-    from hubd.memory import FileMemory
+    from hubd.core.memory import FileMemory
 
     memory = FileMemory(tmp_path / "nodes" / "relay.json")
 

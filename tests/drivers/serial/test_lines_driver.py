@@ -22,12 +22,12 @@ import pytest
 from pydantic import ValidationError
 
 from drivers.serial.lines import LinesConfig, LinesDriver
-from hubd.backoff import Backoff
+from hubd.core.backoff import Backoff
+from hubd.core.hub import Hub
+from hubd.core.model import FieldType, FieldValue, NodeState
+from hubd.core.node import Node
+from hubd.core.supervisor import NodeSupervisor
 from hubd.errors import ControlNotSupported, DriverUnavailable, InvalidValue
-from hubd.hub import Hub
-from hubd.model import FieldType, FieldValue, NodeState
-from hubd.node import Node
-from hubd.supervisor import NodeSupervisor
 from hubd.testing.drivers import Recorder, make_context
 
 

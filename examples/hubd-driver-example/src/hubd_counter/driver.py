@@ -15,9 +15,9 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from hubd.driver import Driver, DriverConfig, DriverContext
+from hubd.core.driver import Driver, DriverConfig, DriverContext
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 from hubd.errors import ControlNotSupported, InvalidValue
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, Value
 
 COUNT = FieldSpec(
     name="count",

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from hubd.driver import utc_now
+from hubd.core.driver import utc_now
+from hubd.core.model import FieldSpec, FieldValue, NodeSpec, NodeState, Value, infer_field
+from hubd.core.node import Node
 from hubd.errors import (
     ControlError,
     ControlNotSupported,
@@ -24,8 +26,6 @@ from hubd.errors import (
     ReadoutError,
     UnknownParameter,
 )
-from hubd.model import FieldSpec, FieldValue, NodeSpec, NodeState, Value, infer_field
-from hubd.node import Node
 
 _LOGGER = logging.getLogger(__name__)
 _AUDIT = logging.getLogger("hubd.audit")

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from hubd import xsd
+from hubd.core import xsd
 from hubd.errors import InvalidValue
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

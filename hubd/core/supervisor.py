@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hubd.backoff import Backoff
+from hubd.core.backoff import Backoff
+from hubd.core.hub import Hub
+from hubd.core.model import NodeState
+from hubd.core.node import Node
 from hubd.errors import DriverError
-from hubd.hub import Hub
-from hubd.model import NodeState
-from hubd.node import Node
 
 _LOGGER = logging.getLogger(__name__)
 

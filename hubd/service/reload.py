@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hubd.config import Config
-from hubd.driver import DriverConfig
+from hubd.core.config import Config
+from hubd.core.driver import DriverConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

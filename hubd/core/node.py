@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hubd.driver import AnyDriver, DriverConfig, utc_now
-from hubd.model import ONLINE_FIELD, FieldValue, NodeSpec, NodeState
+from hubd.core.driver import AnyDriver, DriverConfig, utc_now
+from hubd.core.model import ONLINE_FIELD, FieldValue, NodeSpec, NodeState
 
 
 @dataclass(eq=False)

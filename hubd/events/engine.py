@@ -34,14 +34,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from hubd.driver import utc_now
+from hubd.core.driver import utc_now
+from hubd.core.hub import Hub
+from hubd.core.model import FieldValue
+from hubd.core.node import Node
+from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
-from hubd.hub import Hub
-from hubd.model import FieldValue
-from hubd.node import Node
-from hubd.settings import EventsSettings
-from hubd.store import HistoryRow, QueuedEvent, Store, StoredSubscription
-from hubd.subscriptions import Subscription, SubscriptionSpec, decode_value, encode_value
+from hubd.events.store import HistoryRow, QueuedEvent, Store, StoredSubscription
+from hubd.events.subscriptions import Subscription, SubscriptionSpec, decode_value, encode_value
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from hubd.access import AccessPolicy, Role, audit_refused
-from hubd.driver import utc_now
+from hubd.core.access import AccessPolicy, Role, audit_refused
+from hubd.core.driver import utc_now
+from hubd.core.hub import Hub
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, Value
+from hubd.core.node import Node
 from hubd.errors import (
     ControlError,
     DriverError,
@@ -42,9 +45,6 @@ from hubd.errors import (
     InvalidValue,
     NodeNotFound,
 )
-from hubd.hub import Hub
-from hubd.model import Category, FieldSpec, FieldType, FieldValue, Value
-from hubd.node import Node
 
 _LOGGER = logging.getLogger(__name__)
 

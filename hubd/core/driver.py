@@ -24,12 +24,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hubd.access import DeviceAccess
+from hubd.core.access import DeviceAccess
+from hubd.core.memory import NodeMemory, VolatileMemory
+from hubd.core.model import FieldSpec, FieldValue, NodeSpec, Value
+from hubd.core.resources import SharedResources
+from hubd.core.settings import BusSettings
 from hubd.errors import ControlNotSupported
-from hubd.memory import NodeMemory, VolatileMemory
-from hubd.model import FieldSpec, FieldValue, NodeSpec, Value
-from hubd.resources import SharedResources
-from hubd.settings import BusSettings
 
 DEVICE_ID_PATTERN = r"^[a-z0-9_-]+$"
 

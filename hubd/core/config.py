@@ -21,13 +21,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from hubd.access import check_entries
-from hubd.driver import DriverConfig
+from hubd.core.access import check_entries
+from hubd.core.driver import DriverConfig
+from hubd.core.limits import LimitSettings
+from hubd.core.registry import DriverRegistry, UnknownDriver
+from hubd.core.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
+from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 from hubd.errors import ConfigError, ConfigProblem
-from hubd.limits import LimitSettings
-from hubd.registry import DriverRegistry, UnknownDriver
-from hubd.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
-from hubd.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import TextIO
 from pydantic import BaseModel
 
 from hubd import __version__
-from hubd.config import DEFAULT_CONFIG, Config, load_config
-from hubd.driver import DriverConfig
+from hubd.core.config import DEFAULT_CONFIG, Config, load_config
+from hubd.core.driver import DriverConfig
+from hubd.core.registry import DriverRegistry
 from hubd.errors import ConfigError
-from hubd.logs import setup_logging
-from hubd.registry import DriverRegistry
+from hubd.service.logs import setup_logging
 
 EXIT_CONFIG = 78
 
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if not args.verbose:
         setup_logging(config.log_level)
-    from hubd.app import App
+    from hubd.service.app import App
 
     async def run() -> int:
         return await App(config).run()

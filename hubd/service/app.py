@@ -24,23 +24,23 @@ import signal
 import sqlite3
 from collections.abc import Sequence
 
-from hubd.access import AccessPolicy
-from hubd.backoff import Backoff
-from hubd.config import Config, MetricsSettings, load_config
-from hubd.driver import DriverConfig, DriverContext
+from hubd.core.access import AccessPolicy
+from hubd.core.backoff import Backoff
+from hubd.core.config import Config, MetricsSettings, load_config
+from hubd.core.driver import DriverConfig, DriverContext
+from hubd.core.hub import Hub
+from hubd.core.memory import FileMemory
+from hubd.core.model import FieldValue, NodeState
+from hubd.core.node import Node
+from hubd.core.registry import DriverRegistry
+from hubd.core.resources import SharedResources
+from hubd.core.supervisor import START_TIMEOUT, STOP_TIMEOUT, NodeSupervisor
 from hubd.errors import ConfigError, XmppAuthError
-from hubd.events import EventEngine
-from hubd.hub import Hub
-from hubd.memory import FileMemory
-from hubd.metrics import MetricsRegistry, MetricsServer
-from hubd.model import FieldValue, NodeState
-from hubd.node import Node
-from hubd.registry import DriverRegistry
-from hubd.reload import access_changed, diff_devices, needs_restart
-from hubd.resources import SharedResources
-from hubd.sdnotify import Notifier
-from hubd.store import Store
-from hubd.supervisor import START_TIMEOUT, STOP_TIMEOUT, NodeSupervisor
+from hubd.events.engine import EventEngine
+from hubd.events.store import Store
+from hubd.service.metrics import MetricsRegistry, MetricsServer
+from hubd.service.reload import access_changed, diff_devices, needs_restart
+from hubd.service.sdnotify import Notifier
 from hubd.xmpp.client import HubClient
 
 _LOGGER = logging.getLogger(__name__)

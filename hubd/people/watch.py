@@ -17,12 +17,12 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from hubd.access import Role
-from hubd.commands import ChatCommands, Command, CommandError, Invocation, format_field
-from hubd.events import EventEngine
-from hubd.model import FieldType, FieldValue
-from hubd.node import Node
-from hubd.subscriptions import FieldRule, SubscriptionSpec
+from hubd.core.access import Role
+from hubd.core.model import FieldType, FieldValue
+from hubd.core.node import Node
+from hubd.events.engine import EventEngine
+from hubd.events.subscriptions import FieldRule, SubscriptionSpec
+from hubd.people.commands import ChatCommands, Command, CommandError, Invocation, format_field
 
 CHAT = "chat"  # events for a person, as chat lines
 ROOM = "room"  # events for a group-chat room, as groupchat lines

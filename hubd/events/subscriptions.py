@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hubd.model import (
+from hubd.core.model import (
     Category,
     FieldSpec,
     FieldType,
@@ -258,7 +258,7 @@ def encode_value(value: FieldValue) -> dict[str, Any]:
 
 def decode_value(data: Mapping[str, Any]) -> FieldValue:
     """The field value :func:`encode_value` stored."""
-    from hubd.model import Quality
+    from hubd.core.model import Quality
 
     return FieldValue(
         data["n"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
-from hubd.driver import AnyDriver, Driver
+from hubd.core.driver import AnyDriver, Driver
 
 GROUP = "hubd.drivers"
 

@@ -31,11 +31,11 @@ from xml.etree.ElementTree import Element
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from hubd.core.limits import LimitSettings, RateLimiter, check_payload
 from hubd.errors import AccessDenied
-from hubd.limits import LimitSettings, RateLimiter, check_payload
 
 if TYPE_CHECKING:
-    from hubd.config import Config
+    from hubd.core.config import Config
 
 _AUDIT = logging.getLogger("hubd.audit")
 
