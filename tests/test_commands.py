@@ -1,4 +1,4 @@
-"""Chat commands (hubd.commands): parsing, lookups, replies, errors; a fake hub, no XMPP."""
+"""Chat commands (hubd.people.commands): parsing, lookups, replies, errors; a fake hub, no XMPP."""
 
 from __future__ import annotations
 

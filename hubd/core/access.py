@@ -335,10 +335,10 @@ class AccessPolicy:
     def admit(self, jid: str, needed: Role, payload: Element | None = None) -> None:
         """The check every request passes first; raises when it may go no further.
 
-        In this order: the sender's rate (:class:`~hubd.limits.RateLimited`),
+        In this order: the sender's rate (:class:`~hubd.core.limits.RateLimited`),
         then ``needed`` on some node (:class:`~hubd.errors.AccessDenied`, the
         same for every stranger whatever it asked), then the request's size
-        (:class:`~hubd.limits.PolicyViolation`).
+        (:class:`~hubd.core.limits.PolicyViolation`).
         """
         self.limiter.check(jid)
         if not self.allows_any(jid, needed):

@@ -5,7 +5,7 @@ under its kind (``gpio.output``).  It declares:
 
 * ``config_model``: a pydantic model of its device's YAML keys (extra keys are
   errors, so a typo never passes silently);
-* ``describe()``: the fields it exposes (:class:`~hubd.model.FieldSpec`);
+* ``describe()``: the fields it exposes (:class:`~hubd.core.model.FieldSpec`);
 * ``start()`` / ``read()`` / ``write()`` / ``stop()``, and it pushes values
   through ``ctx.publish`` (or ``ctx.publish_threadsafe`` from a library thread).
 

@@ -2,7 +2,7 @@
 
 Flow: the hub hands every published value to :meth:`EventEngine.on_values`
 (synchronously, on the loop).  Each subscription of that node decides whether
-it fires (see ``hubd/subscriptions.py``); events go into a bounded in-memory
+it fires (see ``hubd/events/subscriptions.py``); events go into a bounded in-memory
 queue, and the engine's own task writes them to the store's outbox (one
 commit per batch) before handing them to the delivery side (the XMPP client,
 an :class:`EventSink`).  An event leaves the outbox only when the server has

@@ -3,9 +3,9 @@
 No XMPP here.  ``hubd/xmpp/chat.py`` (one-to-one chat), ``hubd/xmpp/muc.py``
 (group chat) and ``hubd/xmpp/adhoc.py`` (XEP-0050) all come through this
 module, and this module reaches the devices only through
-:meth:`Hub.read <hubd.hub.Hub.read>` and :meth:`Hub.write <hubd.hub.Hub.write>`
+:meth:`Hub.read <hubd.core.hub.Hub.read>` and :meth:`Hub.write <hubd.core.hub.Hub.write>`
 (with the sender's full JID as the audited actor), the same path as the
-machine interface; the roles are :class:`~hubd.access.AccessPolicy`'s.
+machine interface; the roles are :class:`~hubd.core.access.AccessPolicy`'s.
 
 The grammar is the public one of config-contract.md: ``help``, ``list``,
 ``read <device> [<field>]``, ``set <device> <field> <value>``, ``watch``,

@@ -50,7 +50,7 @@ class LinkNoiseFilter(logging.Filter):
 
 
 class JournalFormatter(logging.Formatter):
-    """``<6>hubd.hub: message``: journald reads the priority from the prefix."""
+    """``<6>hubd.core.hub: message``: journald reads the priority from the prefix."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Prefix each line with its syslog priority."""
@@ -78,5 +78,6 @@ def setup_logging(level: str = "info", *, stream: object = None) -> None:
     logging.getLogger("slixmpp").setLevel(
         logging.DEBUG if numeric <= logging.DEBUG else logging.ERROR
     )
-    # "No appropriate login method." says less clearly what hubd.app says about a refused login.
+    # "No appropriate login method." says less clearly what hubd.service.app says
+    # about a refused login.
     logging.getLogger("slixmpp.features.feature_mechanisms").setLevel(logging.CRITICAL)

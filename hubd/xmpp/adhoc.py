@@ -10,7 +10,7 @@ Profanity, and every client shows the note.  Devices are picked from
 ``list-single`` fields (value: the node id, label: its name); Set picks ``device.field`` among the
 writable fields of every device, so one stage is enough.
 
-The work is done by :class:`hubd.commands.ChatCommands` (the same reads and
+The work is done by :class:`hubd.people.commands.ChatCommands` (the same reads and
 audited writes as chat and the machine interface); this module is the XMPP
 side, on slixmpp's ``xep_0050`` plugin, with three additions the plugin lacks:
 

@@ -2,7 +2,7 @@
 
 Every XMPP client can send a chat message, so this is the interface that
 works everywhere (digest §7.1).  The words are handled by
-:class:`hubd.commands.ChatCommands`; this module is only the XMPP side:
+:class:`hubd.people.commands.ChatCommands`; this module is only the XMPP side:
 
 * which messages are commands: type ``chat`` or ``normal`` with a body, not
   from the hub's own account, not an error, not a machine-interface payload

@@ -2,7 +2,7 @@
 
 Pure: no slixmpp, no I/O, no asyncio.  ``parse_set`` checks each typed
 parameter's lexical form but returns it as written; converting it to a field
-value is :meth:`hubd.model.FieldSpec.coerce`'s job, once the node is known.
+value is :meth:`hubd.core.model.FieldSpec.coerce`'s job, once the node is known.
 
 Liberal on input: Smack's ``<bool>`` is read as ``<boolean>`` (digest §8.2), and
 a ``jabber:x:data`` submit form may stand in for, or add to, typed parameters.

@@ -35,7 +35,7 @@ class ErrorCondition:
 
 _TABLE: dict[type[BaseException], tuple[str, str]] = {
     AccessDenied: ("cancel", "forbidden"),
-    # Abuse limits (hubd/limits.py): a rate passes with time, a size or count does not.
+    # Abuse limits (hubd/core/limits.py): a rate passes with time, a size or count does not.
     RateLimited: ("wait", "resource-constraint"),
     # RFC 6120 has policy-violation for this, but slixmpp-based clients (a main
     # interop target) cannot parse it and would wait for a timeout instead.

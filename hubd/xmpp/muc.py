@@ -6,7 +6,7 @@ porch-light``, ``hub, list``).  Who typed it is decided by the occupant's
 moderator (owner of a room it created); without it nobody there can be
 trusted, so nothing is carried out and the room is told why (once in a
 while).  The real JID then goes through the same access lists, the same
-:class:`~hubd.commands.ChatCommands` and the same audited hub calls as a
+:class:`~hubd.people.commands.ChatCommands` and the same audited hub calls as a
 one-to-one chat; strangers get one short, rate-limited refusal.
 
 Lines replayed from the room's history (they carry a ``delay``) are never

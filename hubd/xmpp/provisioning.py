@@ -6,7 +6,7 @@ whether an unknown requester is a controller, a reader or a stranger, and
 ``isFriend`` whether its presence subscription is accepted.  The hub asks
 once per requester, about everything (``canRead all='true'``, ``canControl``
 without nodes), and keeps the node, field and parameter lists the answers
-narrow it to (:class:`~hubd.access.Provisioned`): every interface then applies
+narrow it to (:class:`~hubd.core.access.Provisioned`): every interface then applies
 them through the access policy.  Answers are cached (bounded) until the server
 sends ``clearCache``; ``friend`` and ``unfriend`` messages are honoured from
 that server only.
