@@ -8,7 +8,8 @@ from xml.etree.ElementTree import Element, SubElement
 
 import pytest
 
-from hubd.core.access import AccessPolicy, DeviceAccess, Provisioned, Role
+from hubd.core.access import AccessPolicy, Provisioned, Role
+from hubd.core.access_lists import DeviceAccess
 from hubd.core.config import load_config
 from hubd.core.limits import LimitSettings, PolicyViolation, RateLimited
 from hubd.errors import AccessDenied, ConfigError

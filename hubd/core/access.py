@@ -21,7 +21,6 @@ chat, presence subscriptions) does the same two things:
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,8 +28,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, TypeVar
 from xml.etree.ElementTree import Element
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
+from hubd.core.access_lists import DeviceAccess
 from hubd.core.limits import LimitSettings, RateLimiter, check_payload
 from hubd.errors import AccessDenied
 
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
     from hubd.core.config import Config
 
 _AUDIT = logging.getLogger("hubd.audit")
-
-_ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
 
 NodeT = TypeVar("NodeT")
 
@@ -53,29 +49,6 @@ class Role(IntEnum):
     READER = 1  # read, subscribe, browse
     CONTROLLER = 2  # + control
     OWNER = 3  # + administer (see the README's SECURITY section)
-
-
-def check_entries(values: tuple[str, ...]) -> tuple[str, ...]:
-    """Validate access-list entries (bare JIDs or ``*@domain``); return them lowercased."""
-    for value in values:
-        if not _ENTRY.match(value):
-            raise ValueError(f"{value!r}: use a bare JID (user@domain) or *@domain")
-    return tuple(v.lower() for v in values)
-
-
-class DeviceAccess(BaseModel):
-    """A device's own ``access:``: roles granted on this device only."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    owners: tuple[str, ...] = ()
-    controllers: tuple[str, ...] = ()
-    readers: tuple[str, ...] = ()
-
-    @field_validator("owners", "controllers", "readers")
-    @classmethod
-    def _check_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        return check_entries(values)
 
 
 class _Grants:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from hubd.core.access import check_entries
+from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
@@ -35,7 +35,6 @@ DEFAULT_CONFIG = Path("/etc/hubd/config.yaml")
 CREDENTIAL_NAME = "xmpp-password"
 
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S+)?$")
-_ACCESS_ENTRY = re.compile(r"^([^@/\s*]+|\*)@[^@/\s*]+$")
 
 
 class XmppSettings(BaseModel):
@@ -146,7 +145,7 @@ class RoomSettings(BaseModel):
     @field_validator("jid")
     @classmethod
     def _check_room(cls, value: str) -> str:
-        if not _ACCESS_ENTRY.match(value) or value.startswith("*@"):
+        if not ENTRY.match(value) or value.startswith("*@"):
             raise ValueError("must be a room's bare JID, like house@conference.example.org")
         return value.lower()
 

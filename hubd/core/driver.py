@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hubd.core.access import DeviceAccess
+from hubd.core.access_lists import DeviceAccess
 from hubd.core.memory import NodeMemory, VolatileMemory
 from hubd.core.model import FieldSpec, FieldValue, NodeSpec, Value
 from hubd.core.resources import SharedResources

@@ -15,7 +15,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubd.core.access import AccessPolicy, DeviceAccess
+from hubd.core.access import AccessPolicy
+from hubd.core.access_lists import DeviceAccess
 from hubd.core.driver import Driver, DriverConfig
 from hubd.core.hub import Hub
 from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeState, Value

@@ -21,7 +21,8 @@ from hostile_trees import element_trees
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubd.core.access import AccessPolicy, DeviceAccess, Role
+from hubd.core.access import AccessPolicy, Role
+from hubd.core.access_lists import DeviceAccess
 from hubd.core.driver import Driver, DriverConfig
 from hubd.core.hub import Hub
 from hubd.core.limits import LimitSettings, PolicyViolation, check_payload, measure
