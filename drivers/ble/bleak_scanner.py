@@ -21,7 +21,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDBusError, BleakError
 
 from .advertisement import Advertisement
-from .scanner import AdvertCallback, BackendUnavailable
+from .scan_backend import AdvertCallback, BackendUnavailable
 
 __all__ = ["BleakBackend", "describe_bleak_error", "to_advertisement"]
 

@@ -94,7 +94,7 @@ async def record(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse the arguments, record, report on standard error."""
-    from .scanner import BackendUnavailable
+    from .scan_backend import BackendUnavailable
 
     args = _parser().parse_args(argv)
     try:

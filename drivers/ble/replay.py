@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from .advertisement import Advertisement, ReplayFormatError, decode_line
-from .scanner import AdvertCallback, BackendUnavailable, cancel_and_wait
+from .scan_backend import AdvertCallback, BackendUnavailable, cancel_and_wait
 
 __all__ = ["LOOP_GAP", "ReplayBackend", "read_replay_file"]
 

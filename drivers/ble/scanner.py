@@ -7,10 +7,11 @@ Drivers subscribe by device address and receive :class:`Advertisement`
 callbacks on the event-loop thread.  The scanner starts with its first
 subscriber and stops when the last one leaves; the app closes it at shutdown.
 
-Like bleak's backend per platform, the scanner runs on a backend: scanning
-with bleak on BlueZ (:mod:`drivers.ble.bleak_scanner`, imported only when a
-device needs the radio) or playing a recorded file
-(:mod:`drivers.ble.replay`, which never imports bleak).
+Like bleak's backend per platform, the scanner runs on a backend
+(:class:`~drivers.ble.scan_backend.ScanBackend`): scanning with bleak on
+BlueZ (:mod:`drivers.ble.bleak_scanner`, imported only when a device needs
+the radio) or playing a recorded file (:mod:`drivers.ble.replay`, which never
+imports bleak).
 
 When the backend cannot start (no D-Bus, no BlueZ, no adapter), the scanner
 logs the reason once per process, not once per node, and every subscriber's
@@ -31,48 +32,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 from hubd.core.driver import DriverContext
 from hubd.errors import DriverUnavailable
 
 from .advertisement import Advertisement, normalize_address
+from .scan_backend import (
+    STOP_TIMEOUT,
+    AdvertCallback,
+    BackendUnavailable,
+    ScanBackend,
+    cancel_and_wait,
+)
 
-__all__ = [
-    "AdvertCallback",
-    "BackendUnavailable",
-    "ScanBackend",
-    "SharedScanner",
-    "Subscription",
-    "cancel_and_wait",
-    "shared_scanner",
-]
+__all__ = ["SharedScanner", "Subscription", "shared_scanner"]
 
 _LOGGER = logging.getLogger(__name__)
 
-AdvertCallback = Callable[[Advertisement], None]
-
 RETRY_AFTER: Final = 5.0
 """Seconds during which a failed start is not retried: nodes starting together try once."""
-
-STOP_TIMEOUT: Final = 5.0
-
-
-class BackendUnavailable(DriverUnavailable):
-    """The backend cannot scan; the message says why in a few words."""
-
-
-class ScanBackend(Protocol):
-    """A source of advertisements: the radio (bleak) or a recording (replay)."""
-
-    label: str
-    """What it scans with, for logs: ``hci0``, ``replay of demo.jsonl``."""
-
-    async def start(self, deliver: AdvertCallback) -> None:
-        """Start delivering advertisements (on the loop thread); raise BackendUnavailable."""
-
-    async def stop(self) -> None:
-        """Stop delivering; idempotent."""
 
 
 class Subscription:
@@ -257,15 +236,3 @@ def shared_scanner(ctx: DriverContext) -> SharedScanner:
             return SharedScanner(BleakBackend(adapter), silence=ble.rescan_after)
 
     return ctx.resources.get_or_create(key, make, SharedScanner.close)
-
-
-async def cancel_and_wait(task: asyncio.Task[None] | None, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109
-    """Cancel a task we own and wait (bounded) for its end; our own cancellation propagates."""
-    if task is None or task.done():
-        return
-    task.cancel()
-    # asyncio.wait never raises the task's CancelledError into us, but does
-    # raise if *we* are cancelled while waiting: exactly the semantics wanted.
-    await asyncio.wait({task}, timeout=timeout)
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        _LOGGER.error("task %s failed", task.get_name(), exc_info=task.exception())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from drivers.ble.advertisement import Advertisement
-from drivers.ble.scanner import AdvertCallback, BackendUnavailable
+from drivers.ble.scan_backend import AdvertCallback, BackendUnavailable
 
 
 class FakeBackend:

@@ -22,7 +22,8 @@ from drivers.ble.advertisement import (
     normalize_address,
 )
 from drivers.ble.replay import ReplayBackend, read_replay_file
-from drivers.ble.scanner import BackendUnavailable, SharedScanner, shared_scanner
+from drivers.ble.scan_backend import BackendUnavailable
+from drivers.ble.scanner import SharedScanner, shared_scanner
 from hubd.core.settings import BleSettings, BusSettings
 from hubd.errors import DriverUnavailable
 from hubd.testing.drivers import make_context
