@@ -22,7 +22,9 @@ from hubd.core.model import FieldType, FieldValue
 from hubd.core.node import Node
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import FieldRule, SubscriptionSpec
-from hubd.people.commands import ChatCommands, Command, CommandError, Invocation, format_field
+from hubd.people.command import Command, CommandError, Invocation
+from hubd.people.commands import ChatCommands
+from hubd.people.wording import format_field
 
 CHAT = "chat"  # events for a person, as chat lines
 ROOM = "room"  # events for a group-chat room, as groupchat lines
@@ -31,7 +33,7 @@ _COMPARE = re.compile(r"^(?P<op>[<>])\s*(?P<num>[-+]?\d+(?:\.\d+)?)$")
 
 
 def register_watch(commands: ChatCommands, engine: EventEngine) -> None:
-    """Replace the placeholders of ``commands`` with the real watch commands."""
+    """Add ``watch``, ``unwatch`` and ``watching`` to ``commands``, backed by ``engine``."""
     watch = _Watch(commands, engine)
     commands.register(
         Command(
@@ -91,7 +93,7 @@ class _Watch:
         self.engine = engine
 
     async def watch(self, call: Invocation) -> str:
-        node, rest = self.commands.resolve_device(list(call.args))
+        node, rest = self.commands.lookup.resolve_device(list(call.args))
         rules = self._rules(node, rest)
         bare = call.sender.split("/", 1)[0]
         await self.engine.subscribe(
@@ -109,10 +111,10 @@ class _Watch:
     def _rules(self, node: Node, words: list[str]) -> list[FieldRule]:
         if not words:
             return []
-        spec = self.commands.resolve_field(node, words[0])
+        spec = self.commands.lookup.resolve_field(node, words[0])
         if spec is None:
             # Only the fields open to the sender (XEP-0324 may narrow them).
-            open_fields = self.commands.fields_of(node)
+            open_fields = self.commands.lookup.fields_of(node)
             names = ", ".join(s.name for s in open_fields)
             try_line = f" Try: watch {node.id} {open_fields[0].name}" if open_fields else ""
             raise CommandError(f"{node.id} has no field '{words[0]}'; fields: {names}.{try_line}")
@@ -143,7 +145,7 @@ class _Watch:
         )
 
     async def unwatch(self, call: Invocation) -> str:
-        node, _ = self.commands.resolve_device(list(call.args))
+        node, _ = self.commands.lookup.resolve_device(list(call.args))
         bare = call.sender.split("/", 1)[0]
         ended = await self.engine.unsubscribe(bare, node.id, CHAT)
         if not ended:

@@ -46,13 +46,8 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.node import Node
 from hubd.errors import AccessDenied, HubdError
-from hubd.people.commands import (
-    COMMAND_TIMEOUT,
-    ChatCommands,
-    device_label,
-    example_value,
-    format_value,
-)
+from hubd.people.commands import COMMAND_TIMEOUT, ChatCommands
+from hubd.people.wording import device_label, example_value, format_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.stanzas import payload as payload_of
 from hubd.xmpp.stanzas import send_error
@@ -159,7 +154,7 @@ class AdhocService:
         self.register(AdhocCommand("watch", "Watch a device", Role.READER, self._watch_form))
 
     async def _watch_form(self, requester: JID, session: Session) -> Session:
-        nodes = self.commands.nodes_for(str(requester))
+        nodes = self.commands.lookup.nodes_for(str(requester))
         if not nodes:
             return self._done(session, "No devices are configured.")
         form = self._form(
@@ -295,7 +290,7 @@ class AdhocService:
         return {}
 
     async def _read_form(self, requester: JID, session: Session) -> Session:
-        nodes = self.commands.nodes_for(str(requester))
+        nodes = self.commands.lookup.nodes_for(str(requester))
         if not nodes:
             return self._done(session, "No devices are configured.")
         form = self._form("Read a device", "Pick a device to read now.")
@@ -309,7 +304,7 @@ class AdhocService:
             return self._done(session, f"No device '{node_id}'. Pick one from the list.", ok=False)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT):
-                ok, text = await self.commands.read_reply(node, sender=str(session["from"]))
+                ok, text = await self.commands.devices.read_reply(node, sender=str(session["from"]))
         except TimeoutError:
             return self._done(session, f"{node.name} did not answer in time.", ok=False)
         return self._done(session, text, ok=ok)
@@ -318,7 +313,7 @@ class AdhocService:
         options = []
         for node in self.access.visible(str(requester), self.hub.nodes, Role.CONTROLLER):
             # XEP-0324: only the parameters a provisioning server opened to the requester.
-            for spec in self.commands.writable_of(node, str(requester)):
+            for spec in self.commands.lookup.writable_of(node, str(requester)):
                 current = node.cache.get(spec.name)
                 now = f", now {format_value(spec, current.value)}" if current else ""
                 options.append(
@@ -356,7 +351,7 @@ class AdhocService:
             raise XMPPError("forbidden", etype="cancel")
         node = self.hub.nodes.get(node_id)
         # XEP-0324: a parameter not opened to the requester is refused like a missing one.
-        writable = self.commands.writable_of(node, requester) if node is not None else []
+        writable = self.commands.lookup.writable_of(node, requester) if node is not None else []
         spec = next((s for s in writable if s.name == field), None)
         if node is None or spec is None:
             return self._done(session, f"Nothing to set called '{target}'.", ok=False)
@@ -365,13 +360,13 @@ class AdhocService:
             return self._done(session, hint, ok=False)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT):
-                ok, text = await self.commands.write_reply(node, spec, raw, actor=requester)
+                ok, text = await self.commands.devices.write_reply(node, spec, raw, actor=requester)
         except TimeoutError:
             return self._done(session, f"{node.name} did not answer in time.", ok=False)
         return self._done(session, text, ok=ok)
 
     async def _status(self, requester: JID, session: Session) -> Session:
-        return self._done(session, self.commands.list_reply(str(requester)))
+        return self._done(session, self.commands.devices.list_reply(str(requester)))
 
 
 def _add_device_picker(form: Any, nodes: list[Node]) -> None:

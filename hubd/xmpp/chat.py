@@ -40,7 +40,8 @@ from hubd.core.access import AccessPolicy, Role
 from hubd.core.driver import utc_now
 from hubd.core.limits import PolicyViolation, RateLimited
 from hubd.errors import AccessDenied
-from hubd.people.commands import NOT_AUTHORISED, ChatCommands, delayed_text
+from hubd.people.commands import NOT_AUTHORISED, ChatCommands
+from hubd.people.wording import delayed_text
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.errors import BadRequest, HubdError, NodeNotFound
 from hubd.events.engine import Event, EventEngine
 from hubd.events.subscriptions import FieldRule, SubscriptionSpec
-from hubd.people.commands import delayed_text
 from hubd.people.watch import CHAT, ROOM, event_text
+from hubd.people.wording import delayed_text
 from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (

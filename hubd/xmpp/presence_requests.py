@@ -24,7 +24,8 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 
 from hubd.core.access import AccessPolicy, Role
-from hubd.people.commands import ChatCommands, Command, CommandError, Invocation
+from hubd.people.command import Command, CommandError, Invocation
+from hubd.people.commands import ChatCommands
 from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)
