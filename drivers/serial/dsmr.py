@@ -8,7 +8,8 @@ from typing import Final
 
 from pydantic import Field, field_validator
 
-from drivers.serial.dsmr_protocol import DsmrDecoder, Reading, Telegram
+from drivers.serial.dsmr_framing import DsmrDecoder
+from drivers.serial.dsmr_protocol import Reading, Telegram
 from drivers.serial.lines import parse_seconds
 from drivers.serial.port import STATUS_FIELDS, ByteSize, Parity, SerialDriver, SerialPortConfig
 from hubd.core.driver import DriverContext

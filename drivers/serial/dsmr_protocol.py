@@ -38,15 +38,13 @@ Garbage is data, not a crash. ``parse_telegram`` raises only ``DsmrParseError`` 
 ``ValueError``) for any input, with ``reason`` one of ``crc``, ``truncated``, ``garbage``,
 ``too_long``. Inside a telegram, an object it cannot read is skipped and counted in
 ``Telegram.invalid``; an OBIS code it does not know is skipped and counted in
-``Telegram.unknown``. ``TelegramBuffer`` cuts a byte stream into telegrams, dropping (and
-counting) whatever lies between them, with a bounded buffer; ``DsmrDecoder`` chains the two and
-counts rejected telegrams by reason.
+``Telegram.unknown``. Cutting a byte stream into telegrams is
+:mod:`drivers.serial.dsmr_framing`'s job.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -54,12 +52,10 @@ from typing import Final, Literal
 
 __all__ = [
     "MAX_TELEGRAM_BYTES",
-    "DsmrDecoder",
     "DsmrParseError",
     "FailureReason",
     "Reading",
     "Telegram",
-    "TelegramBuffer",
     "crc16",
     "parse_telegram",
 ]
@@ -439,98 +435,3 @@ def _hex_text(text: str) -> str:
         if all(0x20 <= byte <= 0x7E for byte in decoded):
             return decoded.decode("ascii")
     return text
-
-
-# '!', up to four CRC digits, CRLF. '!' only ever starts the last line of a telegram.
-_END: Final = re.compile(rb"\n![0-9A-Fa-f]{0,4}\r\n")
-_END_MAX: Final = len(b"\n!FFFF\r\n")
-
-
-class TelegramBuffer:
-    """Cut a byte stream into telegrams (``/`` through ``!CRC\\r\\n``), as raw bytes.
-
-    Bytes outside telegrams (noise, the tail of a telegram joined half-way, a telegram whose
-    end line was corrupted) are dropped and counted in ``discarded_bytes``. A telegram longer
-    than ``max_size`` is dropped whole and counted in ``overflows``; the buffer never holds
-    more than ``max_size`` bytes between calls.
-    """
-
-    def __init__(self, max_size: int = MAX_TELEGRAM_BYTES) -> None:
-        if max_size < _END_MAX:
-            raise ValueError(f"max_size must be at least {_END_MAX}")
-        self.max_size = max_size
-        self.discarded_bytes = 0
-        self.overflows = 0
-        self._buffer = bytearray()
-        self._scan_from = 0  # the end marker cannot lie before this: it was searched already
-
-    def __len__(self) -> int:
-        """Return the number of bytes held, waiting for the rest of a telegram."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add received bytes; return the telegrams they completed, oldest first."""
-        self._buffer += data
-        frames: list[bytes] = []
-        while (end := _END.search(self._buffer, self._scan_from)) is not None:
-            # The last '/' before the end: a later start means the earlier telegram was cut
-            # off (the meter restarted, bytes were lost) and only the later one is whole.
-            start = self._buffer.rfind(b"/", 0, end.start())
-            if start >= 0:
-                frames.append(bytes(self._buffer[start : end.end()]))
-                self._discard(start)
-                del self._buffer[: end.end() - start]
-            else:
-                self._discard(end.end())
-            self._scan_from = 0
-        start = self._buffer.rfind(b"/")
-        self._discard(len(self._buffer) if start < 0 else start)
-        if len(self._buffer) > self.max_size:
-            self.overflows += 1
-            self._discard(len(self._buffer))
-        self._scan_from = max(0, len(self._buffer) - _END_MAX + 1)
-        return frames
-
-    def clear(self) -> None:
-        """Drop a partly received telegram (after the port was reopened, say)."""
-        self._discard(len(self._buffer))
-
-    def _discard(self, count: int) -> None:
-        if count:
-            self.discarded_bytes += count
-            del self._buffer[:count]
-
-
-class DsmrDecoder:
-    """Bytes in, parsed telegrams out: a ``TelegramBuffer`` and ``parse_telegram`` together.
-
-    ``errors`` counts rejected telegrams by ``DsmrParseError.reason``; ``telegrams`` counts
-    the good ones. The buffer's own counters are on ``buffer``.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_size: int = MAX_TELEGRAM_BYTES,
-        standard_offset: timedelta = timedelta(hours=1),
-    ) -> None:
-        if abs(standard_offset) >= timedelta(hours=23):
-            raise ValueError("standard_offset must be less than 23 hours")
-        self.buffer = TelegramBuffer(max_size)
-        self.standard_offset = standard_offset
-        self.telegrams = 0
-        self.errors: Counter[str] = Counter()
-        self.last_error: DsmrParseError | None = None
-
-    def feed(self, data: bytes) -> list[Telegram]:
-        """Add received bytes; return the intact telegrams they completed."""
-        parsed: list[Telegram] = []
-        for frame in self.buffer.feed(data):
-            try:
-                parsed.append(parse_telegram(frame, standard_offset=self.standard_offset))
-            except DsmrParseError as exc:
-                self.errors[exc.reason] += 1
-                self.last_error = exc
-            else:
-                self.telegrams += 1
-        return parsed

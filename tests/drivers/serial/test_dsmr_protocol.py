@@ -29,13 +29,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drivers.serial.dsmr_framing import DsmrDecoder, TelegramBuffer
 from drivers.serial.dsmr_protocol import (
     MAX_TELEGRAM_BYTES,
-    DsmrDecoder,
     DsmrParseError,
     Reading,
     Telegram,
-    TelegramBuffer,
     crc16,
     parse_telegram,
 )
