@@ -1,1 +1,5 @@
-"""The XMPP side of hubd: the only package that imports slixmpp."""
+"""The XMPP wing: the hub's account, the IoT XEPs, events, chat, group chat and ad-hoc commands.
+
+The only package that imports slixmpp; it speaks for the core, events and people on the wire.
+It may import hubd.people, hubd.events, hubd.core and hubd.errors; never hubd.service.
+"""
