@@ -14,7 +14,7 @@ Readings are also kept in the store's history (a field is stored when it
 changes, or at most every ``history_interval`` when it does not) for
 historical readouts.
 
-When the store cannot be written (a full disk, see ``hubd/store.py``), live
+When the store cannot be written (a full disk, see ``hubd/events/store.py``), live
 events still go out; acknowledgements and subscription changes wait in memory
 for the next commit that succeeds; readings of that time are not kept; an
 event for a subscriber who cannot take it now cannot be kept either: it is
