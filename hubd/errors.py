@@ -4,6 +4,7 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
 
     HubdError
     ├── ConfigError               the configuration is invalid (file:line: key path: message)
+    ├── BrokenPlugin              an installed plug-in (a driver package) cannot be loaded
     ├── XmppAuthError             the server refused the account's credentials
     ├── BadRequest                a request is malformed (wrong element, attribute or value)
     ├── NodeNotFound              no such node (or the caller may not know it exists)
@@ -52,6 +53,20 @@ class ConfigError(HubdError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class BrokenPlugin(HubdError):
+    """An installed package's entry point cannot be loaded: a typo, a missing dependency.
+
+    Bad input, like a configuration error: the message names the distribution
+    to fix or uninstall, the entry point, and what went wrong, on one line.
+    """
+
+    def __init__(self, package: str, entry_point: str, reason: str) -> None:
+        self.package = package  # "hubd-typo 1.0", or "an unknown package"
+        self.entry_point = entry_point  # "name = module:attribute"
+        self.reason = reason
+        super().__init__(f"package {package}, entry point {entry_point}: {reason}")
 
 
 class XmppAuthError(HubdError):

@@ -27,7 +27,7 @@ from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
 from hubd.core.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
-from hubd.errors import ConfigError, ConfigProblem
+from hubd.errors import BrokenPlugin, ConfigError, ConfigProblem
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -328,6 +328,12 @@ class _Validator:
                 driver_cls = self.registry.load(kind)
             except UnknownDriver:
                 self.problem((*loc, "driver"), f"unknown driver {kind!r}" + self.installed())
+                continue
+            except BrokenPlugin as err:
+                self.problem(
+                    (*loc, "driver"),
+                    f"driver {kind!r} cannot be loaded: {err} (fix or uninstall that package)",
+                )
                 continue
             try:
                 config = driver_cls.config_model.model_validate(entry)

@@ -18,7 +18,7 @@ from hubd import __version__
 from hubd.core.config import DEFAULT_CONFIG, Config, load_config
 from hubd.core.driver import DriverConfig
 from hubd.core.registry import DriverRegistry
-from hubd.errors import ConfigError
+from hubd.errors import BrokenPlugin, ConfigError
 from hubd.service.logs import setup_logging
 
 EXIT_CONFIG = 78
@@ -116,8 +116,8 @@ def _drivers(_args: argparse.Namespace) -> int:
     for kind in registry.kinds():
         try:
             cls = registry.load(kind)
-        except Exception as err:  # a broken plug-in must not hide the others
-            print(f"{kind}\n  cannot load: {err}\n")
+        except BrokenPlugin as err:  # a broken plug-in must not hide the others
+            print(f"{kind}\n  broken: {err}\n")
             continue
         print(kind)
         print(f"  {cls.summary()}")
