@@ -22,8 +22,9 @@ from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
 from hubd.events.engine import EventEngine
-from hubd.events.store import HistoryRow, Store, StoredSubscription
+from hubd.events.store import Store
 from hubd.events.subscriptions import SubscriptionSpec
+from hubd.events.tables import HistoryRow, StoredSubscription
 from hubd.testing.drivers import make_context
 
 

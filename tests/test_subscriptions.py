@@ -16,8 +16,9 @@ from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec
 from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
 from hubd.events.engine import Event, EventEngine
-from hubd.events.store import HistoryRow, Store
+from hubd.events.store import Store
 from hubd.events.subscriptions import FieldRule, Subscription, SubscriptionSpec
+from hubd.events.tables import HistoryRow
 from hubd.testing.drivers import make_context
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

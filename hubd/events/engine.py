@@ -40,8 +40,9 @@ from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
-from hubd.events.store import HistoryRow, QueuedEvent, Store, StoredSubscription
+from hubd.events.store import Store
 from hubd.events.subscriptions import Subscription, SubscriptionSpec, decode_value, encode_value
+from hubd.events.tables import HistoryRow, QueuedEvent, StoredSubscription
 
 _LOGGER = logging.getLogger(__name__)
 

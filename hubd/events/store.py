@@ -35,123 +35,36 @@ import json
 import logging
 import os
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hubd.errors import StoreUnavailable
+from hubd.events.state_file import (
+    ROOM_TO_RECOVER,
+    is_damaged,
+    is_disk_trouble,
+    is_full,
+    move_aside,
+    quick_check,
+)
+from hubd.events.tables import (
+    SCHEMA,
+    HistoryRow,
+    QueuedEvent,
+    StoredSubscription,
+    delete_delivered,
+    insert_events,
+    insert_history,
+    save_subscription_rows,
+    subscription_row,
+    update_states,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Seconds the whole-file check may take at start; the small tables are always checked whole.
-#: Measured: 8 s for 445 MiB (30 days of 10 devices, 2.6 M readings) from a cold cache on a
-#: PC, 0.5 s warm; the tables needed to start take under 1 ms.
-QUICK_CHECK_BUDGET = 2.0
-#: The tables hubd needs to start (subscriptions, outbox, ids): cheap to check in full.
-#: Free bytes in ``state_dir`` for a full disk to count as recovered (see Store._has_room).
-ROOM_TO_RECOVER = 1 << 20
-_SMALL_TABLES = ("subscriptions", "outbox", "dropped", "sqlite_sequence")
-_DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-_FILE_SUFFIXES = ("", "-wal", "-shm")
-
-
-class _Damaged(sqlite3.DatabaseError):
-    """``quick_check`` found damage that no statement reported."""
-
-
-def _is_damaged(err: sqlite3.Error) -> bool:
-    code = getattr(err, "sqlite_errorcode", None)
-    return isinstance(err, _Damaged) or (code is not None and code & 0xFF in _DAMAGED_CODES)
-
-
-_DISK_TROUBLE_CODES = {
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_IOERR,  # an SD card, or no room for the -shm file, may say only this
-    sqlite3.SQLITE_CANTOPEN,  # a card the kernel remounted read-only after errors
-    sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_PERM,
-}
-
-
-def _is_disk_trouble(err: sqlite3.Error) -> bool:
-    """The file cannot be written now: full, read-only or failing."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in _DISK_TROUBLE_CODES
-
-
-def _is_full(err: Exception) -> bool:
-    code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS subscriptions (
-    subscriber TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    target TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    state TEXT NOT NULL,
-    channel TEXT NOT NULL DEFAULT 'iot',
-    PRIMARY KEY (subscriber, node_id, channel)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subscriber TEXT NOT NULL,
-    created REAL NOT NULL,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_subscriber ON outbox (subscriber, id);
-CREATE TABLE IF NOT EXISTS dropped (
-    subscriber TEXT PRIMARY KEY,
-    count INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
-    node_id TEXT NOT NULL,
-    field TEXT NOT NULL,
-    ts REAL NOT NULL,
-    value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_lookup ON history (node_id, field, ts);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSubscription:
-    """A subscription row: who, which node, where to deliver, its spec and state (JSON)."""
-
-    subscriber: str
-    node_id: str
-    target: str
-    spec: dict[str, Any]
-    state: dict[str, Any]
-    channel: str = "iot"
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedEvent:
-    """An event waiting in the outbox for delivery."""
-
-    id: int
-    subscriber: str
-    created: float
-    event: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One stored reading."""
-
-    node_id: str
-    field: str
-    ts: float
-    value: dict[str, Any]
 
 
 class Store:
@@ -180,7 +93,7 @@ class Store:
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as err:
-            if _is_damaged(err):
+            if is_damaged(err):
                 try:
                     self._replace_damaged(err)
                 except (sqlite3.Error, OSError) as again:
@@ -192,7 +105,7 @@ class Store:
                     self._db.executescript(SCHEMA)
                     self._read_only = True
                     self._report(again)
-            elif _is_disk_trouble(err):
+            elif is_disk_trouble(err):
                 # A full disk at start (no room even for the -shm file): read what is
                 # stored, so the subscriptions come back; writing waits for room.
                 self._db = self._connect_read_only()
@@ -224,7 +137,7 @@ class Store:
             db.execute("PRAGMA cache_size=-512")
             db.executescript(SCHEMA)
             if check:
-                _quick_check(db)
+                quick_check(db)
         except BaseException:
             db.close()
             raise
@@ -236,7 +149,7 @@ class Store:
             with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse even this
                 self._db.close()
             self._db = None
-        aside = _move_aside(self.path)
+        aside = move_aside(self.path)
         _LOGGER.warning(
             "the state file %s is damaged (%s): moved it aside to %s and started a fresh one;"
             " lost with it: the event subscriptions, the undelivered events and the history"
@@ -306,7 +219,7 @@ class Store:
             result = fn()
         except (sqlite3.Error, OSError) as err:
             failure: Exception | None = err
-            if isinstance(err, sqlite3.Error) and _is_damaged(err):
+            if isinstance(err, sqlite3.Error) and is_damaged(err):
                 self.generation += 1
                 try:
                     self._replace_damaged(err)
@@ -329,7 +242,7 @@ class Store:
         """Log a write failure once (until writes succeed again)."""
         if self.problem is None:
             # A full disk may show as an I/O error (no room for the -shm file).
-            full = _is_full(err) or self._free_bytes() < ROOM_TO_RECOVER
+            full = is_full(err) or self._free_bytes() < ROOM_TO_RECOVER
             self.problem = "storage full" if full else "storage failing"
             _LOGGER.warning(
                 "cannot write the state file %s (%s): history and the offline queue are"
@@ -367,15 +280,15 @@ class Store:
 
     async def save_subscription(self, sub: StoredSubscription) -> None:
         """Insert or replace the subscription of (subscriber, node)."""
-        row = _subscription_row(sub)
-        await self._write(lambda db: _save_subscriptions(db, [row]))
+        row = subscription_row(sub)
+        await self._write(lambda db: save_subscription_rows(db, [row]))
 
     async def save_states(
         self, states: Sequence[tuple[str, str, str, str, dict[str, Any]]]
     ) -> None:
         """Update (subscriber, node, channel, target, state) of subscriptions in one commit."""
         if states:
-            await self._write(lambda db: _save_states(db, states))
+            await self._write(lambda db: update_states(db, states))
 
     async def delete_subscription(
         self, subscriber: str, node_id: str | None = None, channel: str = "iot"
@@ -437,7 +350,9 @@ class Store:
         oldest events beyond the limit are dropped and counted per subscriber
         (see :meth:`take_dropped`).
         """
-        return await self._write(lambda db: _enqueue(db, [(None, s, e) for s, e in items], limit))
+        return await self._write(
+            lambda db: insert_events(db, [(None, s, e) for s, e in items], limit)
+        )
 
     async def commit_batch(
         self,
@@ -457,14 +372,14 @@ class Store:
         already committed, and must not count against the queue limit.
         ``subscriptions`` are written whole first (ones a failed write left unsaved).
         """
-        rows = [_subscription_row(sub) for sub in subscriptions]
+        rows = [subscription_row(sub) for sub in subscriptions]
 
         def work(db: sqlite3.Connection) -> list[int | None]:
-            _save_subscriptions(db, rows)
-            _record(db, history)
-            _delivered(db, delivered)
-            _save_states(db, states)
-            return _enqueue(db, events, limit) if events else []
+            save_subscription_rows(db, rows)
+            insert_history(db, history)
+            delete_delivered(db, delivered)
+            update_states(db, states)
+            return insert_events(db, events, limit) if events else []
 
         return await self._write(work)
 
@@ -486,7 +401,7 @@ class Store:
     async def delivered(self, ids: Sequence[int]) -> None:
         """Remove events the server has acknowledged."""
         if ids:
-            await self._write(lambda db: _delivered(db, ids))
+            await self._write(lambda db: delete_delivered(db, ids))
 
     async def drop_subscriber_events(self, subscriber: str) -> None:
         """Forget a subscriber's undelivered events (it unsubscribed)."""
@@ -511,7 +426,7 @@ class Store:
     async def record(self, rows: Sequence[HistoryRow]) -> None:
         """Keep readings for historical readouts, in one commit."""
         if rows:
-            await self._write(lambda db: _record(db, rows))
+            await self._write(lambda db: insert_history(db, rows))
 
     async def history(
         self, node_id: str, fields: Sequence[str], start: float, end: float, limit: int
@@ -540,138 +455,3 @@ class Store:
         return await self._write(
             lambda db: db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
         )
-
-
-def _enqueue(
-    db: sqlite3.Connection,
-    items: Sequence[tuple[int | None, str, dict[str, Any] | str]],
-    limit: int,
-) -> list[int | None]:
-    """Insert events (dicts, or their JSON text); the ids line up with ``items``.
-
-    None: dropped at once, queue full.
-    """
-    now = time.time()
-    ids: list[int | None] = []
-    insert = "INSERT INTO outbox (id, subscriber, created, event) VALUES (?, ?, ?, ?)"
-    if all(event_id is not None for event_id, _, _ in items):
-        # The engine numbers its events: one executemany instead of a call per row.
-        db.executemany(
-            insert,
-            (
-                (event_id, subscriber, now, event if isinstance(event, str) else json.dumps(event))
-                for event_id, subscriber, event in items
-            ),
-        )
-        ids = [event_id for event_id, _, _ in items]
-    else:
-        for event_id, subscriber, event in items:
-            text = event if isinstance(event, str) else json.dumps(event)
-            cursor = db.execute(insert, (event_id, subscriber, now, text))
-            ids.append(int(cursor.lastrowid or 0))
-    dropped: set[int] = set()
-    for subscriber in {s for _, s, _ in items}:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM outbox WHERE subscriber = ?", (subscriber,)
-        ).fetchone()
-        excess = count - limit
-        if excess > 0:
-            oldest = db.execute(
-                "SELECT id FROM outbox WHERE subscriber = ? ORDER BY id LIMIT ?",
-                (subscriber, excess),
-            ).fetchall()
-            dropped.update(row[0] for row in oldest)
-            db.executemany("DELETE FROM outbox WHERE id = ?", oldest)
-            db.execute(
-                "INSERT INTO dropped VALUES (?, ?) ON CONFLICT(subscriber)"
-                " DO UPDATE SET count = count + excluded.count",
-                (subscriber, excess),
-            )
-    return [None if i in dropped else i for i in ids]
-
-
-def _subscription_row(sub: StoredSubscription) -> tuple[str, str, str, str, str, str]:
-    return (
-        sub.subscriber,
-        sub.node_id,
-        sub.target,
-        json.dumps(sub.spec),
-        json.dumps(sub.state),
-        sub.channel,
-    )
-
-
-def _save_subscriptions(
-    db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str, str]]
-) -> None:
-    db.executemany("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-
-def _quick_check(db: sqlite3.Connection) -> None:
-    """Raise _Damaged when SQLite's quick check finds damage.
-
-    The tables needed to start are checked whole; the whole file (mostly
-    history) for at most QUICK_CHECK_BUDGET seconds, so a big store never
-    holds the start back: damage in the rest is caught when a read meets it.
-    """
-    for table in _SMALL_TABLES:
-        _check_result(db.execute(f"PRAGMA quick_check({table})").fetchall())
-    # One statement does the whole check (a progress handler is never called inside
-    # it): interrupt it from a timer thread, joined before this returns.
-    timer = threading.Timer(QUICK_CHECK_BUDGET, db.interrupt)
-    timer.start()
-    try:
-        _check_result(db.execute("PRAGMA quick_check").fetchall())
-    except sqlite3.OperationalError as err:
-        if "interrupt" not in str(err):
-            raise
-        _LOGGER.debug(
-            "quick check stopped after %g s: the rest is checked as it is read", QUICK_CHECK_BUDGET
-        )
-    finally:
-        timer.cancel()
-        timer.join()
-
-
-def _check_result(rows: list[Any]) -> None:
-    if rows != [("ok",)]:
-        raise _Damaged("; ".join(str(r[0]) for r in rows[:3]))
-
-
-def _move_aside(path: Path) -> Path:
-    """Rename ``path`` and its -wal/-shm files to ``<name>.corrupt-<UTC time>``; return it."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    serial = 1
-    while aside.exists():  # twice within a second: never overwrite an earlier one
-        serial += 1
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{serial}")
-    for suffix in _FILE_SUFFIXES:
-        old = path.with_name(path.name + suffix)
-        if old.exists():
-            old.rename(aside.with_name(aside.name + suffix))
-    return aside
-
-
-def _delivered(db: sqlite3.Connection, ids: Sequence[int]) -> None:
-    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-
-
-def _save_states(
-    db: sqlite3.Connection, states: Sequence[tuple[str, str, str, str, dict[str, Any]]]
-) -> None:
-    db.executemany(
-        "UPDATE subscriptions SET target = ?, state = ?"
-        " WHERE subscriber = ? AND node_id = ? AND channel = ?",
-        [
-            (target, json.dumps(state), sub, node, channel)
-            for sub, node, channel, target, state in states
-        ],
-    )
-
-
-def _record(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
-    db.executemany(
-        "INSERT INTO history VALUES (?, ?, ?, ?)",
-        [(r.node_id, r.field, r.ts, json.dumps(r.value)) for r in rows],
-    )

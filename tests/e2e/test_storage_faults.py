@@ -24,7 +24,8 @@ from test_events import devices
 from test_systemd_unit import NotifySocket
 from xmpp_client import TestClient, connect_client
 
-from hubd.events.store import HistoryRow, Store, StoredSubscription
+from hubd.events.store import Store
+from hubd.events.tables import HistoryRow, StoredSubscription
 from hubd.testing.prosody import ProsodyServer
 
 EV = "urn:xmpp:iot:events"

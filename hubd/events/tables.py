@@ -1,0 +1,166 @@
+"""The state file's tables: their schema, the rows hubd reads back, the statements that write them.
+
+Plain SQL on a connection the store (``hubd/events/store.py``) hands in,
+inside its transaction, on its worker thread; the store owns the file, the
+thread and what a failure means.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    subscriber TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    channel TEXT NOT NULL DEFAULT 'iot',
+    PRIMARY KEY (subscriber, node_id, channel)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscriber TEXT NOT NULL,
+    created REAL NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_subscriber ON outbox (subscriber, id);
+CREATE TABLE IF NOT EXISTS dropped (
+    subscriber TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    node_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_lookup ON history (node_id, field, ts);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubscription:
+    """A subscription row: who, which node, where to deliver, its spec and state (JSON)."""
+
+    subscriber: str
+    node_id: str
+    target: str
+    spec: dict[str, Any]
+    state: dict[str, Any]
+    channel: str = "iot"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """An event waiting in the outbox for delivery."""
+
+    id: int
+    subscriber: str
+    created: float
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One stored reading."""
+
+    node_id: str
+    field: str
+    ts: float
+    value: dict[str, Any]
+
+
+def insert_events(
+    db: sqlite3.Connection,
+    items: Sequence[tuple[int | None, str, dict[str, Any] | str]],
+    limit: int,
+) -> list[int | None]:
+    """Insert events (dicts, or their JSON text); the ids line up with ``items``.
+
+    None: dropped at once, queue full.
+    """
+    now = time.time()
+    ids: list[int | None] = []
+    insert = "INSERT INTO outbox (id, subscriber, created, event) VALUES (?, ?, ?, ?)"
+    if all(event_id is not None for event_id, _, _ in items):
+        # The engine numbers its events: one executemany instead of a call per row.
+        db.executemany(
+            insert,
+            (
+                (event_id, subscriber, now, event if isinstance(event, str) else json.dumps(event))
+                for event_id, subscriber, event in items
+            ),
+        )
+        ids = [event_id for event_id, _, _ in items]
+    else:
+        for event_id, subscriber, event in items:
+            text = event if isinstance(event, str) else json.dumps(event)
+            cursor = db.execute(insert, (event_id, subscriber, now, text))
+            ids.append(int(cursor.lastrowid or 0))
+    dropped: set[int] = set()
+    for subscriber in {s for _, s, _ in items}:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE subscriber = ?", (subscriber,)
+        ).fetchone()
+        excess = count - limit
+        if excess > 0:
+            oldest = db.execute(
+                "SELECT id FROM outbox WHERE subscriber = ? ORDER BY id LIMIT ?",
+                (subscriber, excess),
+            ).fetchall()
+            dropped.update(row[0] for row in oldest)
+            db.executemany("DELETE FROM outbox WHERE id = ?", oldest)
+            db.execute(
+                "INSERT INTO dropped VALUES (?, ?) ON CONFLICT(subscriber)"
+                " DO UPDATE SET count = count + excluded.count",
+                (subscriber, excess),
+            )
+    return [None if i in dropped else i for i in ids]
+
+
+def subscription_row(sub: StoredSubscription) -> tuple[str, str, str, str, str, str]:
+    return (
+        sub.subscriber,
+        sub.node_id,
+        sub.target,
+        json.dumps(sub.spec),
+        json.dumps(sub.state),
+        sub.channel,
+    )
+
+
+def save_subscription_rows(
+    db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str, str]]
+) -> None:
+    db.executemany("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def delete_delivered(db: sqlite3.Connection, ids: Sequence[int]) -> None:
+    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+
+def update_states(
+    db: sqlite3.Connection, states: Sequence[tuple[str, str, str, str, dict[str, Any]]]
+) -> None:
+    db.executemany(
+        "UPDATE subscriptions SET target = ?, state = ?"
+        " WHERE subscriber = ? AND node_id = ? AND channel = ?",
+        [
+            (target, json.dumps(state), sub, node, channel)
+            for sub, node, channel, target, state in states
+        ],
+    )
+
+
+def insert_history(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
+    db.executemany(
+        "INSERT INTO history VALUES (?, ?, ?, ?)",
+        [(r.node_id, r.field, r.ts, json.dumps(r.value)) for r in rows],
+    )
