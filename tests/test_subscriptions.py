@@ -15,7 +15,8 @@ from hubd.core.hub import Hub
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, NodeSpec, NodeState
 from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
-from hubd.events.engine import Event, EventEngine
+from hubd.events.engine import EventEngine
+from hubd.events.event import Event
 from hubd.events.store import Store
 from hubd.events.subscriptions import FieldRule, Subscription, SubscriptionSpec
 from hubd.events.tables import HistoryRow

@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from hubd.core.driver import utc_now
 from hubd.core.hub import Hub
@@ -40,9 +39,11 @@ from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
+from hubd.events.delivery import Delivery
+from hubd.events.event import Event, EventSink
 from hubd.events.store import Store
-from hubd.events.subscriptions import Subscription, SubscriptionSpec, decode_value, encode_value
-from hubd.events.tables import HistoryRow, QueuedEvent, StoredSubscription
+from hubd.events.subscriptions import Subscription, SubscriptionSpec, encode_value
+from hubd.events.tables import HistoryRow, StoredSubscription
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,71 +56,6 @@ PRUNE_EVERY = timedelta(hours=1)
 LIVE_SEND_GRACE = 0.002
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Values of one node for one subscriber, under the subscription's seqnr."""
-
-    subscriber: str
-    target: str
-    node_id: str
-    seqnr: int
-    values: tuple[FieldValue, ...]
-    created: datetime
-    channel: str = "iot"  # "iot": XEP-0323 fields; "chat": a line of text for a person
-    dropped: int = 0  # events dropped for this subscriber before this one (queue full)
-    delayed: bool = False  # it waited in the outbox: delivery says so (XEP-0203)
-
-    def to_json_text(self, values: str) -> str:
-        """:meth:`to_json` as text, around ``values`` already encoded (shared by subscribers)."""
-        data = self.to_json(encode=False)
-        return f'{json.dumps(data)[:-1]}, "values": {values}}}'
-
-    def to_json(self, encode: bool = True) -> dict[str, Any]:
-        """JSON for the outbox (without ``values`` when not ``encode``)."""
-        data = {
-            "subscriber": self.subscriber,
-            "target": self.target,
-            "node_id": self.node_id,
-            "seqnr": self.seqnr,
-            "created": self.created.isoformat(),
-            "channel": self.channel,
-        }
-        if encode:
-            data["values"] = [encode_value(v) for v in self.values]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], dropped: int = 0) -> Event:
-        """Rebuild an outbox event."""
-        return cls(
-            subscriber=data["subscriber"],
-            target=data["target"],
-            node_id=data["node_id"],
-            seqnr=int(data["seqnr"]),
-            values=tuple(decode_value(v) for v in data["values"]),
-            created=datetime.fromisoformat(data["created"]),
-            channel=str(data.get("channel", "iot")),
-            dropped=dropped,
-        )
-
-
-class EventSink(Protocol):
-    """The delivery side (the XMPP client)."""
-
-    def can_deliver(self, subscriber: str) -> bool:
-        """True while connected and the subscriber is believed reachable."""
-
-    def deliver(self, event_id: int, event: Event) -> None:
-        """Send one event; report back through acked()/failed()."""
-
-    def end_batch(self) -> None:
-        """A batch of deliveries is complete (a good moment to ask for acks)."""
-
-    # Optional: ``deliver_batch(events: Sequence[tuple[int, Event]])`` sends several
-    # fresh events of one subscription at once (same subscriber, target, node,
-    # seqnr and channel, in order); each is reported through acked()/failed().
-
-
 @dataclass
 class _HistoryMark:
     value: object
@@ -127,7 +63,11 @@ class _HistoryMark:
 
 
 class EventEngine:
-    """Owns the subscriptions, their timers, the outbox and the history."""
+    """Owns the subscriptions, their timers, the outbox and the history.
+
+    Handing events to the sink (live or from the outbox) is its
+    :class:`~hubd.events.delivery.Delivery`'s part.
+    """
 
     def __init__(
         self,
@@ -140,8 +80,9 @@ class EventEngine:
         self.store = store
         self.settings = settings or EventsSettings()
         self.now = now
-        self.sink: EventSink | None = None
         self.subscriptions: dict[SubKey, Subscription] = {}
+        self.stats = {"events": 0, "dropped": 0}
+        self.delivery = Delivery(store, self.subscriptions, self.settings, self.stats)
         self._queue: deque[Event] = deque()
         self._history: list[HistoryRow] = []
         self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for _history
@@ -149,16 +90,12 @@ class EventEngine:
         self._acked: list[int] = []
         self._wake = asyncio.Event()
         self._flush_requests: set[str | None] = set()
-        self._in_flight: set[int] = set()
-        self._backlog: set[str] = set()  # subscribers with events waiting in the outbox
         self._next_id = 1
         self._timers: dict[SubKey, list[asyncio.TimerHandle]] = {}
         self._dirty: set[SubKey] = set()
         self._lost_in_memory = 0
         self._unsaved: set[SubKey] = set()  # subscriptions a failed write left unstored
-        self._unstored_dropped: dict[str, int] = {}  # per subscriber: events not kept
         self._generation = store.generation
-        self.stats = {"events": 0, "dropped": 0}
         hub.add_listener(self)
 
     # --- lifecycle --------------------------------------------------------------
@@ -166,7 +103,7 @@ class EventEngine:
     async def load(self) -> None:
         """Restore subscriptions from the store (unknown nodes are dropped)."""
         self._next_id = await self.store.max_event_id() + 1
-        self._backlog = set(await self.store.waiting_subscribers())
+        self.delivery.backlog = set(await self.store.waiting_subscribers())
         for row in await self.store.subscriptions():
             if row.node_id not in self.hub.nodes:
                 with contextlib.suppress(StoreUnavailable):  # logged; tried again next start
@@ -204,7 +141,7 @@ class EventEngine:
 
     def attach(self, sink: EventSink) -> None:
         """Set the delivery side."""
-        self.sink = sink
+        self.delivery.sink = sink
 
     # --- subscribe / unsubscribe -----------------------------------------------
 
@@ -301,19 +238,19 @@ class EventEngine:
 
     def session_restarted(self) -> None:
         """A fresh XMPP session: nothing sent before it will be acknowledged now."""
-        self._in_flight.clear()
+        self.delivery.in_flight.clear()
         self.request_flush(None)
 
     def acked(self, event_ids: Iterable[int]) -> None:
         """The server acknowledged these events: they may leave the outbox."""
-        ids = [i for i in event_ids if i in self._in_flight]
+        ids = [i for i in event_ids if i in self.delivery.in_flight]
         if ids:
             self._acked.extend(ids)
             self._wake.set()
 
     def failed(self, event_id: int) -> None:
         """An event bounced: keep it for the next flush."""
-        self._in_flight.discard(event_id)
+        self.delivery.in_flight.discard(event_id)
 
     # --- internals ---------------------------------------------------------------
 
@@ -390,7 +327,7 @@ class EventEngine:
         now = self.now()
         if now >= due - timedelta(milliseconds=50):
             node = self.hub.nodes.get(sub.spec.node_id)
-            reachable = self.sink is not None and self.sink.can_deliver(sub.spec.subscriber)
+            reachable = self.delivery.reachable(sub.spec.subscriber)
             # Heartbeats only for a reachable subscriber: they must not pile up offline.
             if node is not None and reachable:
                 current = [
@@ -410,7 +347,7 @@ class EventEngine:
         self._store_failed()
         # Acknowledgements taken first: they are for events of earlier, committed batches.
         acked, self._acked = self._acked, []
-        self._in_flight.difference_update(acked)
+        self.delivery.in_flight.difference_update(acked)
         fresh: list[tuple[int, Event]] = []
         while self._queue:
             fresh.append((self._next_id, self._queue.popleft()))
@@ -420,7 +357,7 @@ class EventEngine:
         if not flush:
             # The live path: a subscriber with nothing waiting gets its event now,
             # while the commit below runs; order holds because nothing is older.
-            sent = self._send_live(fresh)
+            sent = self.delivery.send_live(fresh)
             if sent:
                 await self._let_live_sends_land()
         # Everything below waits for the live sends: on a loop that slept since
@@ -472,19 +409,19 @@ class EventEngine:
                 _LOGGER.debug("%d event(s) acknowledged, up to id %d", len(acked), max(acked))
         if flush:
             try:
-                await self._flush(flush, fresh={i for i, _ in fresh})
+                await self.delivery.flush(flush, fresh={i for i, _ in fresh})
             except StoreUnavailable:
                 # The outbox cannot be read (a damaged file now replaced, a failing
                 # disk): the next wake-up tries again.
                 self._store_failed()
                 self._flush_requests |= flush
-            covered = self._backlog if None in flush else flush
-            self._send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
+            covered = self.delivery.backlog if None in flush else flush
+            self.delivery.send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
             sent = True
         if not stored:
-            self._count_unstored(fresh)
-        if sent and self.sink is not None:
-            self.sink.end_batch()
+            self.delivery.count_unstored(fresh)
+        if sent and self.delivery.sink is not None:
+            self.delivery.sink.end_batch()
 
     def _store_failed(self) -> None:
         """After a failed write, and before each batch: a damaged file replaced by a
@@ -492,27 +429,8 @@ class EventEngine:
         if self.store.generation != self._generation:
             self._generation = self.store.generation
             self._unsaved = set(self.subscriptions)
-            self._backlog.clear()
+            self.delivery.backlog.clear()
             self._wake.set()
-
-    def _count_unstored(self, fresh: Sequence[tuple[int, Event]]) -> None:
-        """Fresh events that could neither be stored nor sent are lost: count them."""
-        for event_id, event in fresh:
-            if event_id not in self._in_flight:
-                lost = self._unstored_dropped.get(event.subscriber, 0) + 1
-                self._unstored_dropped[event.subscriber] = lost
-                self.stats["dropped"] += 1
-                if lost == 1:
-                    _LOGGER.warning(
-                        "events for %s cannot be kept while the state file cannot be"
-                        " written: counting them for its next event",
-                        event.subscriber,
-                    )
-
-    def _with_unstored(self, event: Event) -> Event:
-        """The event, carrying the events of its subscriber that could not be kept."""
-        lost = self._unstored_dropped.pop(event.subscriber, 0)
-        return replace(event, dropped=event.dropped + lost) if lost else event
 
     async def _let_live_sends_land(self) -> None:
         """Hold the commit back while the events just sent travel to their subscribers.
@@ -534,90 +452,6 @@ class EventEngine:
                 await self._wake.wait()  # left set: the run loop handles it next
         except TimeoutError:
             pass
-
-    def _send_live(self, fresh: Sequence[tuple[int, Event]]) -> bool:
-        """Send fresh events of subscribers with no backlog; the rest join the backlog.
-
-        When one batch holds several events of the same subscription (the
-        events came faster than they went out), a sink that can batch gets
-        them together: one message instead of one each.
-        """
-        batch = getattr(self.sink, "deliver_batch", None)
-        if batch is None or len(fresh) < 2:
-            sent = False
-            for event_id, event in fresh:
-                if event.subscriber in self._backlog or not self._send(event_id, event):
-                    self._backlog.add(event.subscriber)
-                else:
-                    sent = True
-            return sent
-        runs: dict[tuple[str, str, str, int, str], list[tuple[int, Event]]] = {}
-        for event_id, event in fresh:
-            if event.subscriber in self._backlog or not self._deliverable(event.subscriber):
-                self._backlog.add(event.subscriber)
-                continue
-            if event_id in self._in_flight:
-                continue
-            key = (event.subscriber, event.target, event.node_id, event.seqnr, event.channel)
-            runs.setdefault(key, []).append((event_id, event))
-        for run in runs.values():
-            self._in_flight.update(event_id for event_id, _ in run)
-            run[0] = (run[0][0], self._with_unstored(run[0][1]))
-            if len(run) == 1:
-                assert self.sink is not None
-                self.sink.deliver(*run[0])
-            else:
-                batch(run)
-        return bool(runs)
-
-    async def _flush(self, subscribers: set[str | None], fresh: set[int]) -> None:
-        queued: list[QueuedEvent]
-        if None in subscribers:
-            queued = await self.store.pending()
-        else:
-            queued = [q for s in subscribers if s is not None for q in await self.store.pending(s)]
-        first_of: set[str] = set()
-        stuck: set[str] = set()
-        for item in queued:
-            dropped = 0
-            if item.subscriber not in first_of and self._deliverable(item.subscriber):
-                first_of.add(item.subscriber)
-                try:
-                    dropped = await self.store.take_dropped(item.subscriber)
-                except StoreUnavailable:
-                    dropped = 0  # the count stays stored: a later flush reports it
-                if dropped:
-                    self.stats["dropped"] += dropped
-                    _LOGGER.warning(
-                        "%d event(s) for %s were dropped while it was away (queue limit %d)",
-                        dropped,
-                        item.subscriber,
-                        self.settings.queue_limit,
-                    )
-            event = replace(Event.from_json(item.event, dropped), delayed=item.id not in fresh)
-            sub = self.subscriptions.get((event.subscriber, event.node_id, event.channel))
-            if sub is not None and sub.spec.target != event.target:
-                event = replace(event, target=sub.spec.target)
-            if not self._send(item.id, event):
-                stuck.add(item.subscriber)
-        # A subscriber whose whole backlog went out is live again.
-        flushed = {q.subscriber for q in queued} | {s for s in subscribers if s is not None}
-        if None in subscribers:
-            flushed |= self._backlog
-        self._backlog -= flushed - stuck
-
-    def _deliverable(self, subscriber: str) -> bool:
-        return self.sink is not None and self.sink.can_deliver(subscriber)
-
-    def _send(self, event_id: int, event: Event) -> bool:
-        """Hand one event to the sink; False when it cannot go now."""
-        if event_id in self._in_flight:
-            return True
-        if self.sink is None or not self.sink.can_deliver(event.subscriber):
-            return False
-        self._in_flight.add(event_id)
-        self.sink.deliver(event_id, self._with_unstored(event))
-        return True
 
 
 def _stored(sub: Subscription) -> StoredSubscription:

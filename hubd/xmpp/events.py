@@ -34,7 +34,8 @@ from hubd.core.hub import Hub
 from hubd.core.limits import PolicyViolation
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
 from hubd.errors import BadRequest, HubdError, NodeNotFound
-from hubd.events.engine import Event, EventEngine
+from hubd.events.engine import EventEngine
+from hubd.events.event import Event
 from hubd.events.subscriptions import FieldRule, SubscriptionSpec
 from hubd.people.watch import CHAT, ROOM, event_text
 from hubd.people.wording import delayed_text
