@@ -16,20 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
 from xml.etree.ElementTree import Element, SubElement
-
-from pydantic import SecretStr
 
 from hubd.core import xsd
 from hubd.core.access import AccessPolicy, Role
-from hubd.core.driver import DriverConfig
 from hubd.core.hub import Hub
-from hubd.core.model import NodeState
 from hubd.core.node import Node
 from hubd.errors import AccessDenied, BadRequest, HubdError
+from hubd.xmpp.concentrator_xml import (
+    NS_CONCENTRATORS,
+    STATE_NAMES,
+    add_messages,
+    add_parameters,
+    lexical,
+    node_attributes,
+    node_parameters,
+)
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.sensordata_xml import (
     local_name,
@@ -38,14 +41,10 @@ from hubd.xmpp.sensordata_xml import (
     require,
 )
 
-NS_CONCENTRATORS = "urn:xmpp:iot:concentrators"
 NS_DATA_FORMS = "jabber:x:data"
 NS_XDATA_DYNAMIC = "urn:xmpp:xdata:dynamic"
 ROOT_SOURCE = "MeteringTopology"
 BASE_CLASS = "hubd.Node"
-
-# Config keys never shown to anyone, even owners: they are secrets.
-_SECRET_WORDS = ("key", "password", "token", "secret")
 
 
 class Result(StrEnum):
@@ -103,14 +102,6 @@ class _Failure(Exception):
         self.result = result
         self.text = text
         super().__init__(text)
-
-
-_STATE_NAMES = {
-    NodeState.ONLINE: "None",
-    NodeState.STARTING: "Information",
-    NodeState.OFFLINE: "ErrorUnsigned",
-    NodeState.ERROR: "ErrorUnsigned",
-}
 
 
 class Concentrator:
@@ -336,21 +327,21 @@ class Concentrator:
 
     def _get_node(self, request: Element) -> Element:
         node, source_id = self._find(request, "getNode")
-        response = _response("getNode", attrs=_node_attrs(node, source_id))
+        response = _response("getNode", attrs=node_attributes(node, source_id))
         self._fill_node(response, node, request)
         return response
 
     def _fill_node(self, element: Element, node: Node, request: Element) -> None:
         if parse_bool_attr(request, "parameters", request.tag):
-            _add_parameters(element, node)
+            add_parameters(element, node)
         if parse_bool_attr(request, "messages", request.tag):
-            _add_messages(element, node)
+            add_messages(element, node)
 
     def _node_list(self, name: str, request: Element, nodes: Iterable[tuple[Node, str]]) -> Element:
         response = _response(name)
         for node, source_id in nodes:
             child = SubElement(
-                response, qname(NS_CONCENTRATORS, "node"), _node_attrs(node, source_id)
+                response, qname(NS_CONCENTRATORS, "node"), node_attributes(node, source_id)
             )
             self._fill_node(child, node, request)
         return response
@@ -403,13 +394,13 @@ class Concentrator:
         SubElement(
             form, qname(NS_DATA_FORMS, "instructions")
         ).text = "Read-only: edit the configuration file and reload hubd to change these."
-        for key, label, value in _parameters(node):
+        for key, label, value in node_parameters(node):
             field = SubElement(
                 form,
                 qname(NS_DATA_FORMS, "field"),
                 {"var": key, "type": "text-single", "label": label},
             )
-            SubElement(field, qname(NS_DATA_FORMS, "value")).text = _lexical(value)
+            SubElement(field, qname(NS_DATA_FORMS, "value")).text = lexical(value)
             SubElement(field, qname(NS_XDATA_DYNAMIC, "readOnly"))
         return response
 
@@ -431,15 +422,15 @@ def _flag(request: Element, name: str, *, default: bool) -> bool:
 def _tree_element(kind: str, node: Node, sub: TreeSubscription) -> Element:
     ref = {"sourceId": sub.source_id, "nodeId": node.id}
     if kind in ("nodeAdded", "nodeUpdated"):
-        element = Element(qname(NS_CONCENTRATORS, kind), _node_attrs(node, sub.source_id))
+        element = Element(qname(NS_CONCENTRATORS, kind), node_attributes(node, sub.source_id))
         if sub.parameters:
-            _add_parameters(element, node)
+            add_parameters(element, node)
         if sub.messages:
-            _add_messages(element, node)
+            add_messages(element, node)
         return element
     if kind == "nodeStatusChanged":
-        element = Element(qname(NS_CONCENTRATORS, kind), {**ref, "state": _STATE_NAMES[node.state]})
-        _add_messages(element, node)
+        element = Element(qname(NS_CONCENTRATORS, kind), {**ref, "state": STATE_NAMES[node.state]})
+        add_messages(element, node)
         return element
     return Element(qname(NS_CONCENTRATORS, kind), ref)
 
@@ -458,84 +449,3 @@ def _failure(command: str, result: Result, text: str) -> Answer:
 
 def _children(request: Element, name: str) -> list[Element]:
     return request.findall(qname(NS_CONCENTRATORS, name))
-
-
-def _node_attrs(node: Node, source_id: str) -> dict[str, str]:
-    return {
-        "nodeId": node.id,
-        "displayName": node.name,
-        "nodeType": node.kind,
-        "sourceId": source_id,
-        "state": _STATE_NAMES[node.state],
-        "hasChildren": "false",
-        "isReadable": "true",
-        "isControllable": xsd.format_boolean(bool(node.spec.writable)),
-        "hasCommands": "false",
-        "lastChanged": xsd.format_datetime(node.last_changed),
-    }
-
-
-def _parameters(node: Node) -> list[tuple[str, str, object]]:
-    """The node's configuration as (id, label, value), secrets left out."""
-    params: list[tuple[str, str, object]] = [
-        ("id", "Node ID", node.id),
-        ("name", "Name", node.name),
-        ("driver", "Driver", node.kind),
-    ]
-    common = set(DriverConfig.model_fields)
-    for key, info in type(node.config).model_fields.items():
-        if key in common or any(word in key.lower() for word in _SECRET_WORDS):
-            continue
-        value = getattr(node.config, key)
-        if value is None or isinstance(value, SecretStr):
-            continue
-        label = info.description or key.replace("_", " ").capitalize()
-        params.append((key, label, value))
-    return params
-
-
-def _add_parameters(element: Element, node: Node) -> None:
-    for key, label, value in _parameters(node):
-        tag, text = _typed(value)
-        SubElement(element, qname(NS_CONCENTRATORS, tag), {"id": key, "name": label, "value": text})
-
-
-def _typed(value: object) -> tuple[str, str]:
-    if isinstance(value, bool):
-        return "boolean", xsd.format_boolean(value)
-    if isinstance(value, int):
-        return ("int" if -(2**31) <= value < 2**31 else "long"), str(value)
-    if isinstance(value, float):
-        return "double", repr(value)
-    if isinstance(value, datetime):
-        return "dateTime", xsd.format_datetime(value)
-    return "string", _lexical(value)
-
-
-def _lexical(value: object) -> str:
-    if isinstance(value, bool):
-        return xsd.format_boolean(value)
-    if isinstance(value, dict | list | tuple):
-        return _flatten(value)
-    return str(value)
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_flatten(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(_flatten(v) for v in value)
-    if hasattr(value, "model_dump"):
-        return _flatten(value.model_dump(exclude_none=True))
-    return str(value)
-
-
-def _add_messages(element: Element, node: Node) -> None:
-    if node.state_message:
-        kind = "Error" if node.state in (NodeState.OFFLINE, NodeState.ERROR) else "Information"
-        message = SubElement(
-            element,
-            qname(NS_CONCENTRATORS, "message"),
-            {"timestamp": xsd.format_datetime(node.last_changed), "type": kind},
-        )
-        message.text = node.state_message

@@ -13,7 +13,8 @@ from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.events.store import Store
-from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
+from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result

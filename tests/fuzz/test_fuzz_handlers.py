@@ -30,7 +30,8 @@ from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeStat
 from hubd.core.node import Node
 from hubd.errors import HubdError
 from hubd.testing.drivers import make_context
-from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
+from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control_xml import NS_CONTROL, parse_get_form, parse_set
 from hubd.xmpp.errors import condition_for
 from hubd.xmpp.events import NS_EVENTS, parse_subscribe

@@ -17,7 +17,8 @@ from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeStat
 from hubd.core.node import Node
 from hubd.errors import DriverUnavailable
 from hubd.testing.drivers import make_context
-from hubd.xmpp.concentrator import NS_CONCENTRATORS, Concentrator
+from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 
 C = "{" + NS_CONCENTRATORS + "}"
 OWNER = "client@example.org/client"
