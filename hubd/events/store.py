@@ -99,10 +99,7 @@ class Store:
                 except (sqlite3.Error, OSError) as again:
                     # Cannot even move it (a read-only or full disk): run on in memory,
                     # writing nothing, until a write finds the file usable.
-                    self._db = sqlite3.connect(
-                        ":memory:", isolation_level=None, check_same_thread=False
-                    )
-                    self._db.executescript(SCHEMA)
+                    self._db = _connect_empty()
                     self._read_only = True
                     self._report(again)
             elif is_disk_trouble(err):
@@ -116,14 +113,16 @@ class Store:
 
     def _connect_read_only(self) -> sqlite3.Connection:
         # immutable: no -shm needed (what only the WAL holds is not seen until writable).
+        uri = f"{self.path.absolute().as_uri()}?immutable=1"
         try:
-            db = sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?immutable=1", uri=True, check_same_thread=False
-            )
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        except sqlite3.Error:
+            return _connect_empty()
+        try:
             db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()
         except sqlite3.Error:
-            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            db.executescript(SCHEMA)
+            db.close()  # an unclosed connection would linger until the collector finds it
+            return _connect_empty()
         return db
 
     def _connect(self, check: bool = True) -> sqlite3.Connection:
@@ -455,3 +454,10 @@ class Store:
         return await self._write(
             lambda db: db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
         )
+
+
+def _connect_empty() -> sqlite3.Connection:
+    """An empty store in memory: what hubd runs on when no file can be used."""
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
