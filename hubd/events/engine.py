@@ -84,8 +84,7 @@ class EventEngine:
         self.stats = {"events": 0, "dropped": 0}
         self.delivery = Delivery(store, self.subscriptions, self.settings, self.stats)
         self._queue: deque[Event] = deque()
-        self._history: list[HistoryRow] = []
-        self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for _history
+        self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for the history
         self._marks: dict[tuple[str, str], _HistoryMark] = {}
         self._acked: list[int] = []
         self._wake = asyncio.Event()
@@ -159,7 +158,7 @@ class EventEngine:
             await self.store.save_subscription(_stored(sub))
         except StoreUnavailable:
             # It works from now on; the next commit that succeeds stores it.
-            self._store_failed()
+            self._follow_store_replacement()
             self._unsaved.add(sub.key)
         self._schedule(sub)
         if spec.req and current:
@@ -185,7 +184,7 @@ class EventEngine:
                 await self.store.drop_subscriber_events(subscriber)
         except StoreUnavailable:
             # Ended in memory now; a restart before the disk has room would bring it back.
-            self._store_failed()
+            self._follow_store_replacement()
         return len(keys)
 
     def subscriptions_of(self, subscriber: str, channel: str | None = None) -> list[Subscription]:
@@ -277,8 +276,10 @@ class EventEngine:
         self.stats["events"] += 1
         self._wake.set()
 
-    def _record(self, node_id: str, values: Sequence[FieldValue]) -> None:
+    def _history_rows(self, node_id: str, values: Sequence[FieldValue]) -> list[HistoryRow]:
+        """The rows of ``values`` the history keeps (changed, or due by history_interval)."""
         interval = timedelta(seconds=self.settings.history_interval)
+        rows: list[HistoryRow] = []
         for value in values:
             mark_key = (node_id, value.name)
             mark = self._marks.get(mark_key)
@@ -289,9 +290,10 @@ class EventEngine:
             ):
                 continue
             self._marks[mark_key] = _HistoryMark(value.value, value.timestamp)
-            self._history.append(
+            rows.append(
                 HistoryRow(node_id, value.name, value.timestamp.timestamp(), encode_value(value))
             )
+        return rows
 
     def _schedule(self, sub: Subscription) -> None:
         if sub.spec.max_interval is not None:
@@ -344,7 +346,7 @@ class EventEngine:
 
     async def _persist_and_deliver(self) -> None:
         # A damaged file met by any reader (a historical readout too) was replaced.
-        self._store_failed()
+        self._follow_store_replacement()
         # Acknowledgements taken first: they are for events of earlier, committed batches.
         acked, self._acked = self._acked, []
         self.delivery.in_flight.difference_update(acked)
@@ -363,9 +365,7 @@ class EventEngine:
         # Everything below waits for the live sends: on a loop that slept since
         # the last reading, each step costs several times its warm cost.
         unrecorded, self._unrecorded = self._unrecorded, []
-        for node_id, values in unrecorded:
-            self._record(node_id, values)
-        history, self._history = self._history, []
+        history = [row for n, values in unrecorded for row in self._history_rows(n, values)]
         dirty, self._dirty = self._dirty, set()
         states = [
             (key[0], key[1], key[2], sub.spec.target, sub.state_json())
@@ -400,7 +400,7 @@ class EventEngine:
                 stored = False
                 self._acked[:0] = acked
                 self._dirty |= dirty
-                self._store_failed()
+                self._follow_store_replacement()
             else:
                 self._unsaved.difference_update(sub.key for sub in saves)
             if stored and fresh:
@@ -413,7 +413,7 @@ class EventEngine:
             except StoreUnavailable:
                 # The outbox cannot be read (a damaged file now replaced, a failing
                 # disk): the next wake-up tries again.
-                self._store_failed()
+                self._follow_store_replacement()
                 self._flush_requests |= flush
             covered = self.delivery.backlog if None in flush else flush
             self.delivery.send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
@@ -423,7 +423,7 @@ class EventEngine:
         if sent and self.delivery.sink is not None:
             self.delivery.sink.end_batch()
 
-    def _store_failed(self) -> None:
+    def _follow_store_replacement(self) -> None:
         """After a failed write, and before each batch: a damaged file replaced by a
         fresh one needs every subscription written again, and it holds no backlog."""
         if self.store.generation != self._generation:
