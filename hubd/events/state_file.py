@@ -33,9 +33,14 @@ class Damaged(sqlite3.DatabaseError):
     """``quick_check`` found damage that no statement reported."""
 
 
-def is_damaged(err: sqlite3.Error) -> bool:
+def _primary_code(err: Exception) -> int | None:
+    """SQLite's primary result code of ``err`` (extended codes carry it in the low byte)."""
     code = getattr(err, "sqlite_errorcode", None)
-    return isinstance(err, Damaged) or (code is not None and code & 0xFF in _DAMAGED_CODES)
+    return None if code is None else int(code) & 0xFF
+
+
+def is_damaged(err: sqlite3.Error) -> bool:
+    return isinstance(err, Damaged) or _primary_code(err) in _DAMAGED_CODES
 
 
 _DISK_TROUBLE_CODES = {
@@ -49,13 +54,11 @@ _DISK_TROUBLE_CODES = {
 
 def is_disk_trouble(err: sqlite3.Error) -> bool:
     """The file cannot be written now: full, read-only or failing."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in _DISK_TROUBLE_CODES
+    return _primary_code(err) in _DISK_TROUBLE_CODES
 
 
 def is_full(err: Exception) -> bool:
-    code = getattr(err, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+    return _primary_code(err) == sqlite3.SQLITE_FULL
 
 
 def quick_check(db: sqlite3.Connection) -> None:
