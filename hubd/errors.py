@@ -16,7 +16,11 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     │   ├── ControlNotSupported   the field is not writable
     │   ├── UnknownParameter      the node has no field of that name
     │   └── InvalidValue          wrong type or out of range (also a ValueError)
-    └── StoreUnavailable          the state file cannot be written now (disk full, I/O error)
+    ├── StoreUnavailable          the state file cannot be written now (disk full, I/O error)
+    ├── ChartUnavailable          a chart cannot be drawn (no drawing library, the worker failed)
+    └── UploadError               a file cannot be shared through the server (XEP-0363)
+        ├── UploadUnavailable     the server offers no upload service
+        └── UploadRefused         the service refused this file (too large, quota, not allowed)
 
 Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
 their edge; nothing above the drivers catches a library exception.  The XMPP
@@ -129,3 +133,19 @@ class StoreUnavailable(HubdError):
 
     The store logs the problem once; callers keep serving live values and retry later.
     """
+
+
+class ChartUnavailable(HubdError):
+    """A chart cannot be drawn: the drawing library is missing, or its worker failed."""
+
+
+class UploadError(HubdError):
+    """A file cannot be shared through the server's HTTP File Upload service (XEP-0363)."""
+
+
+class UploadUnavailable(UploadError):
+    """The server offers no upload service (or the one configured does not answer)."""
+
+
+class UploadRefused(UploadError):
+    """The upload service refused this file: too large, over quota, not allowed."""

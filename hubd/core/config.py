@@ -25,7 +25,13 @@ from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
-from hubd.core.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
+from hubd.core.settings import (
+    BleSettings,
+    BusSettings,
+    EventsSettings,
+    GpioSettings,
+    UploadSettings,
+)
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 from hubd.errors import BrokenPlugin, ConfigError, ConfigProblem
 
@@ -163,6 +169,7 @@ class _TopLevel(BaseModel):
     events: EventsSettings = EventsSettings()
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
+    uploads: UploadSettings = UploadSettings()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -182,6 +189,7 @@ class Config:
     metrics: MetricsSettings | None = None
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
 
 
 def load_config(
@@ -278,6 +286,7 @@ class _Validator:
             events=top.events,
             rooms=top.rooms,
             limits=top.limits,
+            uploads=top.uploads,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:

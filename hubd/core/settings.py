@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PinFactoryName = Literal["lgpio", "mock", "rpigpio", "pigpio", "native"]
 
@@ -61,3 +61,20 @@ class EventsSettings(BaseModel):
     history_interval: float = Field(
         default=300.0, ge=0, description="seconds between stored readings of an unchanged field"
     )
+
+
+class UploadSettings(BaseModel):
+    """``uploads:``: where charts are shared (XEP-0363); default: found by disco on the server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str | None = Field(
+        default=None, min_length=1, description="the upload service's JID, e.g. upload.example.org"
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _check_service(cls, value: str | None) -> str | None:
+        if value is not None and ("@" in value or "/" in value or " " in value):
+            raise ValueError("must be a service's JID, like upload.example.org")
+        return value

@@ -53,11 +53,14 @@ from hubd.events.tables import (
     SCHEMA,
     HistoryRow,
     QueuedEvent,
+    Reading,
     StoredSubscription,
     delete_delivered,
     insert_events,
     insert_history,
     save_subscription_rows,
+    select_reading_before,
+    select_readings,
     subscription_row,
     update_states,
 )
@@ -448,6 +451,22 @@ class Store:
         except StoreUnavailable:
             # Logged once by the store; a historical readout answers with what it has.
             return []
+
+    async def readings(
+        self, node_id: str, field: str, start: float, end: float, limit: int
+    ) -> tuple[list[Reading], Reading | None]:
+        """One field's readings between ``start`` and ``end`` (oldest first, at most
+        ``limit``), and the last one before ``start`` (what it held when the span began).
+
+        Raises :class:`~hubd.errors.StoreUnavailable` when the file cannot be read.
+        """
+
+        def work() -> tuple[list[Reading], Reading | None]:
+            db = self._conn()
+            within = select_readings(db, node_id, field, start, end, limit)
+            return within, select_reading_before(db, node_id, field, start)
+
+        return await self._read(work)
 
     async def prune_history(self, before: float) -> int:
         """Delete readings older than ``before``; return how many."""

@@ -164,3 +164,35 @@ def insert_history(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
         "INSERT INTO history VALUES (?, ?, ?, ?)",
         [(r.node_id, r.field, r.ts, json.dumps(r.value)) for r in rows],
     )
+
+
+#: One stored reading of one field, as the summaries and charts read it:
+#: (epoch seconds, XEP-0323 type, lexical value).
+Reading = tuple[float, str, str]
+
+_READING = "SELECT ts, json_extract(value, '$.t'), json_extract(value, '$.v') FROM history"
+
+
+def select_readings(
+    db: sqlite3.Connection, node_id: str, field: str, start: float, end: float, limit: int
+) -> list[Reading]:
+    """The readings of one field between ``start`` and ``end``, oldest first; beyond
+    ``limit``, the newest ``limit`` of them."""
+    rows = db.execute(
+        _READING
+        + " WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ? ORDER BY ts DESC LIMIT ?",
+        (node_id, field, start, end, limit),
+    ).fetchall()
+    rows.reverse()
+    return [(float(ts), str(kind), str(text)) for ts, kind, text in rows]
+
+
+def select_reading_before(
+    db: sqlite3.Connection, node_id: str, field: str, before: float
+) -> Reading | None:
+    """The last reading of one field before ``before``: the value it held then."""
+    row = db.execute(
+        _READING + " WHERE node_id = ? AND field = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+        (node_id, field, before),
+    ).fetchone()
+    return None if row is None else (float(row[0]), str(row[1]), str(row[2]))

@@ -29,6 +29,16 @@ class Invocation:
     sent_at: datetime | None = None  # the delay stamp, when the message was held back
 
 
+class SharedFile(str):
+    """A reply that is the address (URL) of a file the hub shared, e.g. a chart.
+
+    Sent as the whole body, and the XMPP side adds the same URL as Out-of-Band
+    Data (XEP-0066), so a client shows the picture inline.
+    """
+
+    __slots__ = ()
+
+
 Handler = Callable[[Invocation], Awaitable[str]]
 
 

@@ -184,6 +184,7 @@ class App:
             self.access,
             events=self.events,
             rooms=self.config.rooms,
+            uploads=self.config.uploads,
         )
         self.client = client
         client.connection.state_listeners.append(lambda _connected: self._update_status())

@@ -40,8 +40,10 @@ from hubd.core.access import AccessPolicy, Role
 from hubd.core.driver import utc_now
 from hubd.core.limits import PolicyViolation, RateLimited
 from hubd.errors import AccessDenied
+from hubd.people.command import SharedFile
 from hubd.people.commands import NOT_AUTHORISED, ChatCommands
 from hubd.people.wording import delayed_text
+from hubd.xmpp.oob import link_message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -204,7 +206,10 @@ class ChatService:
             async with lock:
                 line = message["body"]
                 reply = await self.commands.handle(key, line, sent_at=delay_stamp(message))
-                message.reply(reply).send()
+                answer = message.reply(reply)
+                if isinstance(reply, SharedFile):
+                    link_message(answer, reply)  # shown inline by the client
+                answer.send()
         except Exception:
             _LOGGER.exception("chat command %r from %s failed", message["body"][:80], key)
             message.reply("Something went wrong inside hubd; its log has the details.").send()
@@ -215,6 +220,10 @@ class ChatService:
             else:
                 self._in_flight.pop(key, None)
                 self._locks.pop(key, None)
+
+    def send_link(self, to: JID | str, url: str) -> None:
+        """Send a shared file's address to ``to``: body and XEP-0066 OOB, shown inline."""
+        link_message(self.xmpp.make_message(mto=to, mtype="chat"), url).send()
 
     def send_text(
         self,

@@ -22,12 +22,15 @@ from hubd.core.config import RoomSettings, XmppSettings
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.settings import UploadSettings
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
+from hubd.people.history_commands import register_history
 from hubd.people.watch import ROOM, register_watch
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
+from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.events import EventService
@@ -35,6 +38,7 @@ from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.upload import HttpUpload
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class HubClient:
         keepalive: float = 60.0,
         events: EventEngine | None = None,
         rooms: Sequence[RoomSettings] = (),
+        uploads: UploadSettings | None = None,
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -104,8 +109,10 @@ class HubClient:
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
         # so disco#info never claims group chat the hub does not use.
         self.commands = ChatCommands(hub, access)
+        self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
         if events is not None:
             register_watch(self.commands, events)
+            register_history(self.commands, events.store, self.uploads)
         self.muc: MucService | None = None
         if rooms:
             xmpp.register_plugin("xep_0045")
@@ -119,6 +126,7 @@ class HubClient:
         self.engine = events
         if events is not None:
             self.adhoc.enable_watch()
+            enable_plot(self.adhoc, self.chat.send_link)
         if self.muc is not None and self.events is not None:
             muc, service = self.muc, self.events
             service.attach_rooms(lambda jid: muc.is_room(JID(jid)), lambda jid: jid in muc.joined)

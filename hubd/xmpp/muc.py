@@ -33,8 +33,10 @@ from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.config import RoomSettings
+from hubd.people.command import SharedFile
 from hubd.people.commands import NOT_AUTHORISED, ChatCommands
 from hubd.xmpp.chat import StrangerGate, delay_stamp
+from hubd.xmpp.oob import link_message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -189,6 +191,10 @@ class MucService:
 
     def _say(self, occupant: JID, text: str) -> None:
         """Answer ``occupant`` in the room, naming them as group chats do."""
+        if isinstance(text, SharedFile):  # a picture: the body must be the URL alone
+            message = self.xmpp.make_message(mto=JID(occupant.bare), mtype="groupchat")
+            link_message(message, text).send()
+            return
         self.xmpp.send_message(
             mto=JID(occupant.bare), mbody=f"{occupant.resource}: {text}", mtype="groupchat"
         )
