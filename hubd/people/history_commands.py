@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from hubd.core.access import Role
-from hubd.core.model import FieldSpec, FieldType
+from hubd.core.model import Category, FieldSpec, FieldType
 from hubd.core.node import Node
 from hubd.errors import ChartUnavailable, UploadError, UploadRefused, UploadUnavailable
 from hubd.events.store import Store
@@ -44,6 +44,7 @@ from hubd.people.wording import BULLET, device_label
 READINGS_LIMIT = 200_000
 #: Fields drawn in one chart at most.
 MAX_PLOTTED = 6
+_STATUS_ONLY = frozenset({Category.STATUS})
 _CHARTED = (FieldType.NUMERIC, FieldType.INT, FieldType.LONG, FieldType.BOOLEAN)
 
 
@@ -129,7 +130,12 @@ class HistoryCommands:
         return spec
 
     def _default_fields(self, node: Node) -> list[FieldSpec]:
-        return [s for s in self.lookup.fields_of(node) if s.type in _CHARTED and s.name != "online"]
+        """The numbers and switches a device measures (not its status: ``online``, ``errors``)."""
+        return [
+            s
+            for s in self.lookup.fields_of(node)
+            if s.type in _CHARTED and s.name != "online" and s.categories != _STATUS_ONLY
+        ]
 
     async def _readings(
         self, node: Node, spec: FieldSpec, start: float

@@ -134,6 +134,8 @@ class ProsodyServer:
         log_level: str = "info",
         port: int | None = None,
         muc: bool = False,
+        uploads: bool = False,
+        upload_size_limit: int = 10 * 1024 * 1024,
     ) -> None:
         """Describe a server; nothing is created or started yet.
 
@@ -145,6 +147,10 @@ class ProsodyServer:
         :param log_level: lowest level written to :attr:`log_file`.
         :param port: a fixed client port (default: a free one, moved if taken).
         :param muc: also serve group chat (XEP-0045) on ``conference.<domain>``.
+        :param uploads: also serve HTTP File Upload (XEP-0363, ``mod_http_file_share``)
+            on ``upload.<domain>``, HTTPS on a free loopback port with the test CA's
+            certificate for ``<domain>``.
+        :param upload_size_limit: the largest file it takes, in bytes (advertised).
         """
         if not _DOMAIN_RE.match(domain):
             raise ProsodyError(f"invalid XMPP domain: {domain!r}")
@@ -156,6 +162,9 @@ class ProsodyServer:
         self.modules: tuple[str, ...] = tuple(modules)
         self.log_level = log_level
         self.muc_domain = f"conference.{domain}" if muc else None
+        self.upload_domain = f"upload.{domain}" if uploads else None
+        self.upload_size_limit = upload_size_limit
+        self._https_port = find_free_port(host) if uploads else None
         self.config_file = self.workdir / "prosody.cfg.lua"
         self.log_file = self.workdir / "prosody.log"
         self.console_file = self.workdir / "prosody.console.log"
@@ -193,6 +202,21 @@ class ProsodyServer:
     def pid(self) -> int | None:
         """PID of the running Prosody process, if any."""
         return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def https_port(self) -> int | None:
+        """The HTTPS port of the upload service (None without ``uploads``)."""
+        return self._https_port
+
+    def uploaded_files(self) -> list[Path]:
+        """The files the upload service holds (empty without ``uploads``)."""
+        if self.upload_domain is None or not self.data_dir.is_dir():
+            return []
+        return sorted(
+            path
+            for path in self.data_dir.rglob("*")
+            if path.is_file() and "http_file_share" in path.relative_to(self.data_dir).parts[1:2]
+        )
 
     def jid(self, user: str) -> str:
         """Return the bare JID of ``user`` on this server."""
@@ -289,12 +313,13 @@ class ProsodyServer:
             "s2s_ports = { }",
             "s2s_direct_tls_ports = { }",
             "http_ports = { }",
-            "https_ports = { }",
+            f"https_ports = {{ {self._https_port or ''} }}",
             "component_ports = { }",
             "proxy65_ports = { }",
             "network_settings = { nagle = false }",
             'authentication = "internal_hashed"',
             'storage = "internal"',
+            *self._https_lines(),
             "c2s_require_encryption = true",
             "allow_registration = false",
             f"modules_enabled = {{ {modules} }}",
@@ -306,7 +331,33 @@ class ProsodyServer:
         ]
         if self.muc_domain is not None:
             lines += [f"Component {q(self.muc_domain)} {q('muc')}", ""]
+        if self.upload_domain is not None:
+            lines += self._upload_lines()
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
+
+    def _https_lines(self) -> list[str]:
+        """HTTPS on loopback for the upload service, with the domain's certificate."""
+        if self._https_port is None:
+            return []
+        q = _lua_string
+        return [
+            f"https_interfaces = {{ {q(self.host)} }}",
+            f"https_ssl = {{ key = {q(str(self.key_file))},"
+            f" certificate = {q(str(self.cert_file))} }}",
+        ]
+
+    def _upload_lines(self) -> list[str]:
+        """The HTTP File Upload component, served over HTTPS on loopback (XEP-0363)."""
+        q = _lua_string
+        return [
+            f"Component {q(str(self.upload_domain))} {q('http_file_share')}",
+            f"  http_file_share_size_limit = {int(self.upload_size_limit)}",
+            # The URLs in slots name the domain the certificate is for, and the
+            # requests that come for that name are routed to this component.
+            f"  http_host = {q(self.domain)}",
+            f"  http_external_url = {q(f'https://{self.domain}:{self._https_port}/')}",
+            "",
+        ]
 
     # ------------------------------------------------------------- accounts
 
