@@ -7,6 +7,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * throughput.py  sustained events/s to 1, 20 and 100 subscribers, loss, vs a bare sender
 * footprint.py   resident memory and startup (4 and 204 devices, 1-Wire 100/1,000) vs a bare client
 * idle.py        idle CPU and wake-ups with 100 devices
+* plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import events
 import footprint
 import idle
+import plot
 import readout
 import soak
 import throughput
@@ -41,6 +43,7 @@ BENCHMARKS = {
     "throughput": throughput,
     "footprint": footprint,
     "idle": idle,
+    "plot": plot,
     "soak": soak,
 }
 
@@ -87,6 +90,8 @@ def main() -> int:
                 args.seconds = 30 if name == "idle" else 3
             elif name == "soak":
                 args.seconds = 60
+            elif name == "plot":
+                args.quick = True
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

@@ -55,10 +55,12 @@ from hubd.events.tables import (
     QueuedEvent,
     Reading,
     StoredSubscription,
+    count_readings,
     delete_delivered,
     insert_events,
     insert_history,
     save_subscription_rows,
+    select_extremes,
     select_reading_before,
     select_readings,
     subscription_row,
@@ -465,6 +467,22 @@ class Store:
             db = self._conn()
             within = select_readings(db, node_id, field, start, end, limit)
             return within, select_reading_before(db, node_id, field, start)
+
+        return await self._read(work)
+
+    async def chart_points(
+        self, node_id: str, field: str, start: float, end: float, columns: int
+    ) -> tuple[int, list[tuple[float, float]] | None]:
+        """How many readings of a number lie between ``start`` and ``end``, and, when
+        there are more than four per column of a chart ``columns`` wide, the lowest
+        and highest of each column (None: few enough to read them all)."""
+
+        def work() -> tuple[int, list[tuple[float, float]] | None]:
+            db = self._conn()
+            count = count_readings(db, node_id, field, start, end)
+            if count <= 4 * columns:
+                return count, None
+            return count, select_extremes(db, node_id, field, start, end, columns)
 
         return await self._read(work)
 

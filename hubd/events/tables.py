@@ -196,3 +196,38 @@ def select_reading_before(
         (node_id, field, before),
     ).fetchone()
     return None if row is None else (float(row[0]), str(row[1]), str(row[2]))
+
+
+def select_extremes(
+    db: sqlite3.Connection, node_id: str, field: str, start: float, end: float, columns: int
+) -> list[tuple[float, float]]:
+    """A number's readings between ``start`` and ``end`` as a chart can show them:
+    the lowest and the highest of each of ``columns`` equal slices of time, in order.
+
+    SQLite does the work, so hubd never holds a month of readings to draw a line.
+    """
+    width = (end - start) / columns
+    rows = db.execute(
+        "SELECT CAST((ts - ?) / ? AS INTEGER) AS slice, MIN(x), MAX(x) FROM"
+        " (SELECT ts, CAST(json_extract(value, '$.v') AS REAL) AS x FROM history"
+        "  WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ?)"
+        " GROUP BY slice ORDER BY slice",
+        (start, width, node_id, field, start, end),
+    ).fetchall()
+    points: list[tuple[float, float]] = []
+    for index, low, high in rows:
+        points.append((start + (index + 0.25) * width, float(low)))
+        if high != low:
+            points.append((start + (index + 0.75) * width, float(high)))
+    return points
+
+
+def count_readings(
+    db: sqlite3.Connection, node_id: str, field: str, start: float, end: float
+) -> int:
+    """How many readings of one field lie between ``start`` and ``end``."""
+    (count,) = db.execute(
+        "SELECT COUNT(*) FROM history WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ?",
+        (node_id, field, start, end),
+    ).fetchone()
+    return int(count)

@@ -28,7 +28,7 @@ from hubd.core.model import Category, FieldSpec, FieldType
 from hubd.core.node import Node
 from hubd.errors import ChartUnavailable, UploadError, UploadRefused, UploadUnavailable
 from hubd.events.store import Store
-from hubd.people.chart import ChartSpec, Panel, Series, reduce_points, render
+from hubd.people.chart import PLOT_WIDTH, ChartSpec, Panel, Series, reduce_points, render
 from hubd.people.command import Command, CommandError, Invocation, SharedFile
 from hubd.people.commands import ChatCommands
 from hubd.people.history_summary import (
@@ -182,9 +182,8 @@ class HistoryCommands:
         series: list[tuple[FieldSpec, list[tuple[float, float]]]] = []
         total = 0
         for spec in chosen:
-            readings, before = await self._readings(node, spec, start)
-            points = await asyncio.to_thread(_points, spec, readings, before, start, end)
-            total += sum(1 for r in readings if r[0] <= end)
+            count, points = await chart_series(self.store, node.id, spec, start, end)
+            total += count
             if points:
                 series.append((spec, points))
             if len(series) == MAX_PLOTTED:
@@ -217,6 +216,21 @@ class HistoryCommands:
             ) from None
         except UploadError as err:
             raise CommandError(f"The chart could not be uploaded: {err}") from None
+
+
+async def chart_series(
+    store: Store, node_id: str, spec: FieldSpec, start: float, end: float
+) -> tuple[int, list[tuple[float, float]]]:
+    """How many readings of a field lie in the period, and the points to draw: a long
+    series of numbers is reduced by the store (hubd never holds it whole), a short
+    one is read as it is."""
+    if spec.type is not FieldType.BOOLEAN:
+        count, reduced = await store.chart_points(node_id, spec.name, start, end, PLOT_WIDTH)
+        if reduced is not None:
+            return count, reduced
+    readings, before = await store.readings(node_id, spec.name, start, math.inf, READINGS_LIMIT)
+    points = await asyncio.to_thread(_points, spec, readings, before, start, end)
+    return sum(1 for r in readings if r[0] <= end), points
 
 
 def _points(

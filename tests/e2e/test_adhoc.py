@@ -89,12 +89,14 @@ async def test_command_lists_are_per_sender(
     hub: HubdProcess, alice: TestClient, bob: TestClient, mallory: TestClient
 ) -> None:
     assert await command_list(alice, hub) == [
+        ("plot", "Plot a device"),
         ("read", "Read a device"),
         ("set", "Set a device"),
         ("status", "Hub status"),
         ("watch", "Watch a device"),
     ]
     assert await command_list(bob, hub) == [
+        ("plot", "Plot a device"),
         ("read", "Read a device"),
         ("status", "Hub status"),
         ("watch", "Watch a device"),

@@ -181,7 +181,7 @@ async def test_profanity_runs_the_single_stage_commands(
 ) -> None:
     await connect(terminal, adhoc_prosody, "alice")
     terminal.type(f"/cmd list {hub.jid}")
-    await terminal.wait_for(r"Ad hoc commands:\n.*read\n.*set\n.*status")
+    await terminal.wait_for(r"Ad hoc commands:\n.*plot\n.*read\n.*set\n.*status")
     terminal.type(f"/cmd exec set {hub.jid}")
     await terminal.wait_for(r"Form title: Set a device")
     await terminal.wait_for(r"\[field1\] Device and field \(required\):")
