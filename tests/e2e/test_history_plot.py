@@ -25,6 +25,7 @@ from accounts import ACCOUNTS
 from hubd_process import HubdProcess
 from PIL import Image
 from pty_device import Pty
+from slixmpp import JID
 from xmpp_client import TestClient, connect_client
 
 from hubd.core.model import FieldValue
@@ -42,6 +43,8 @@ from hubd.testing.prosody import ProsodyServer
 
 HUB = "hub@localhost"
 NS_OOB = "jabber:x:oob"
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_DATA = "jabber:x:data"
 ZONE = "CET-1"  # POSIX: one hour east of UTC, named CET (no tz database needed)
 DOCS_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "plot-example.png"
 
@@ -244,3 +247,44 @@ async def test_a_chart_larger_than_the_servers_limit_is_not_sent(
         finally:
             await bob.disconnect_and_wait()
             await hub.stop()
+
+
+async def test_the_plot_ad_hoc_command_sends_the_chart_as_a_message(
+    upload_prosody: ProsodyServer, tmp_path: Path, station: Pty
+) -> None:
+    hub = await start_hub(tmp_path, upload_prosody, station)
+    alice = await connect_client(upload_prosody, "alice", ACCOUNTS["alice"], resource="adhoc")
+    try:
+        commands = alice.plugin["xep_0050"]
+        first = await commands.send_command(JID(hub.jid), "plot", timeout=10)
+        form = first.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_DATA}}}x")
+        assert form is not None
+        fields = {f.get("var"): f for f in form.findall(f"{{{NS_DATA}}}field")}
+        assert set(fields) == {"device", "fields", "period"}
+        periods = [v.text for v in fields["period"].iter(f"{{{NS_DATA}}}value")]
+        assert periods[0] == "24h"  # the preselected one, then the options
+        assert set(periods[1:]) == {"1h", "24h", "7d", "30d"}
+        answer = alice.plugin["xep_0004"].make_form(ftype="submit")
+        for var, value in {"device": "weather", "fields": "temperature", "period": "24h"}.items():
+            answer.add_field(var=var, value=value)
+        done = await commands.send_command(
+            JID(hub.jid),
+            "plot",
+            action="complete",
+            payload=answer,
+            sessionid=first["command"]["sessionid"],
+            timeout=30,
+        )
+        note = done.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_COMMANDS}}}note")
+        assert note is not None
+        assert note.get("type") == "info"
+        message = await alice.wait_message(_from_hub, timeout=30)
+        url = message["body"]
+        assert message.xml.findtext(f"{{{NS_OOB}}}x/{{{NS_OOB}}}url") == url
+        assert note.text == f"The chart is on its way as a message: {url}"
+        status, kind, png = await asyncio.to_thread(fetch, url, upload_prosody.ca_file)
+        assert (status, kind) == (200, "image/png")
+        assert Image.open(io.BytesIO(png)).size[0] == WIDTH
+    finally:
+        await alice.disconnect_and_wait()
+        await hub.stop()
