@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from test_commands import NOW, STATE_RO, TEMPERATURE, make_commands
+from test_config import GOOD, problems, write
 from test_provisioned_fields_people import DAVE, make_house
 
 from hubd.core.access import AccessPolicy
 from hubd.core.access_lists import DeviceAccess
+from hubd.core.config import load_config
 from hubd.core.model import FieldValue
 from hubd.errors import UploadRefused, UploadUnavailable
 from hubd.events.store import Store
@@ -327,3 +329,16 @@ async def test_without_the_drawing_library_the_reply_says_how_to_install_it(
         assert sharing.files == []
     finally:
         await store.close()
+
+
+def test_uploads_config(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), environ={}).uploads.service is None
+    text = GOOD + "uploads:\n  service: upload.example.org\n"
+    assert load_config(write(tmp_path, text), environ={}).uploads.service == "upload.example.org"
+    path = write(tmp_path, GOOD + "uploads:\n  service: alice@example.org\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:17: uploads.service: ")
+    assert "must be a service's JID, like upload.example.org" in problem
+    path = write(tmp_path, GOOD + "uploads:\n  server: upload.example.org\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:17: uploads.server: unknown key")

@@ -108,11 +108,13 @@ async def station(tmp_path: Path) -> AsyncIterator[Pty]:
     device.unplug()
 
 
-async def start_hub(tmp_path: Path, server: ProsodyServer, device: Pty) -> HubdProcess:
+async def start_hub(
+    tmp_path: Path, server: ProsodyServer, device: Pty, extra_config: str = ""
+) -> HubdProcess:
     await seed_day(tmp_path / "hubd" / "state", datetime.now(UTC))
     hub = HubdProcess(
         tmp_path / "hubd", server, devices=weather(device.link), verbose=True,
-        extra_env={"TZ": ZONE},
+        extra_env={"TZ": ZONE}, extra_config=extra_config,
     )  # fmt: skip
     hub.start()
     await hub.wait_for_log(r"node weather is online")
@@ -236,7 +238,8 @@ async def test_a_chart_larger_than_the_servers_limit_is_not_sent(
     tmp_path: Path, station: Pty
 ) -> None:
     with _server(tmp_path / "prosody", uploads=True, upload_size_limit=2000) as server:
-        hub = await start_hub(tmp_path, server, station)
+        # Named in the config this time: asked directly, not found through disco#items.
+        hub = await start_hub(tmp_path, server, station, "uploads: {service: upload.localhost}")
         bob = await connect_client(server, "bob", ACCOUNTS["bob"], resource="plots")
         try:
             body, oob = await ask(bob, "plot weather 24h")
@@ -244,6 +247,7 @@ async def test_a_chart_larger_than_the_servers_limit_is_not_sent(
             assert body.startswith("The server refused the chart: the file is too large ("), body
             assert "the server takes at most 2000)" in body, body
             assert server.uploaded_files() == []
+            await hub.wait_for_log(r"HTTP File Upload: upload\.localhost \(max 2000 bytes\)")
         finally:
             await bob.disconnect_and_wait()
             await hub.stop()
