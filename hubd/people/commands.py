@@ -15,7 +15,8 @@ Replies are short lines for a phone screen; every error says what to type.
 Commands live in a dispatch table (:meth:`ChatCommands.register`), and each
 is registered once, by its owner: ``help`` here, ``list``/``read``/``set`` by
 :mod:`hubd.people.device_commands`, ``watch``/``unwatch``/``watching`` by
-:mod:`hubd.people.watch` when the hub has an event engine, the owners'
+:mod:`hubd.people.watch` when the hub has an event engine, ``history``/``plot``
+by :mod:`hubd.people.history_commands` when it has a state file, the owners'
 presence-request answers by :mod:`hubd.xmpp.presence_requests`.
 """
 

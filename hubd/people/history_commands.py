@@ -26,7 +26,13 @@ from typing import Protocol
 from hubd.core.access import Role
 from hubd.core.model import Category, FieldSpec, FieldType
 from hubd.core.node import Node
-from hubd.errors import ChartUnavailable, UploadError, UploadRefused, UploadUnavailable
+from hubd.errors import (
+    ChartUnavailable,
+    StoreUnavailable,
+    UploadError,
+    UploadRefused,
+    UploadUnavailable,
+)
 from hubd.events.store import Store
 from hubd.people.chart import PLOT_WIDTH, ChartSpec, Panel, Series, reduce_points, render
 from hubd.people.command import Command, CommandError, Invocation, SharedFile
@@ -142,7 +148,10 @@ class HistoryCommands:
     ) -> tuple[list[Reading], Reading | None]:
         # Up to infinity: readings stamped after now (a clock that was ahead) are
         # counted by the summary, not silently lost.
-        return await self.store.readings(node.id, spec.name, start, math.inf, READINGS_LIMIT)
+        try:
+            return await self.store.readings(node.id, spec.name, start, math.inf, READINGS_LIMIT)
+        except StoreUnavailable as err:
+            raise CommandError(f"The history cannot be read now: {err}") from None
 
     # ---------------------------------------------------------------- history
 
@@ -182,7 +191,10 @@ class HistoryCommands:
         series: list[tuple[FieldSpec, list[tuple[float, float]]]] = []
         total = 0
         for spec in chosen:
-            count, points = await chart_series(self.store, node.id, spec, start, end)
+            try:
+                count, points = await chart_series(self.store, node.id, spec, start, end)
+            except StoreUnavailable as err:
+                raise CommandError(f"The history cannot be read now: {err}") from None
             total += count
             if points:
                 series.append((spec, points))

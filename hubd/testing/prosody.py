@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, TypeAlias
+
+from hubd.testing.throwaway_ca import CertificateError, make_certificates
 
 __all__ = ["DEFAULT_MODULES", "ProsodyError", "ProsodyServer", "find_free_port"]
 
@@ -89,8 +90,6 @@ def _require_binary(name: str) -> str:
     """Return the path of ``name`` on PATH or raise a :class:`ProsodyError`."""
     path = shutil.which(name)
     if path is None:
-        if name == "openssl":
-            raise ProsodyError("openssl is not installed: apt-get install openssl")
         raise ProsodyError("prosody is not installed: apt-get install prosody")
     return path
 
@@ -230,64 +229,13 @@ class ProsodyServer:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self.cert_dir.mkdir(mode=0o700, exist_ok=True)
         if not (self.ca_file.is_file() and self.cert_file.is_file() and self.key_file.is_file()):
-            self._make_certificates()
+            try:
+                make_certificates(
+                    self.cert_dir, self.domain, self.ca_file, self.cert_file, self.key_file
+                )
+            except CertificateError as err:
+                raise ProsodyError(str(err)) from err
         self._write_config()
-
-    def _openssl(self, *args: str) -> None:
-        """Run one ``openssl`` command in the certificate dir."""
-        cmd = [_require_binary("openssl"), *args]
-        result = subprocess.run(
-            cmd,
-            cwd=self.cert_dir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ProsodyError(
-                f"openssl {args[0]} failed (exit {result.returncode}): "
-                f"{result.stderr.strip() or result.stdout.strip()}"
-            )
-
-    def _make_certificates(self) -> None:
-        """Make a throwaway EC P-256 CA and a server certificate for the domain."""
-        t0 = time.monotonic()
-        ec = ("-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
-        ca_key = self.cert_dir / "ca.key"
-        csr = self.cert_dir / "server.csr"
-        ext = self.cert_dir / "server.ext"
-        self._openssl("genpkey", *ec, "-out", str(ca_key))
-        self._openssl(
-            "req", "-x509", "-new", "-key", str(ca_key), "-sha256", "-days", "3650",
-            "-subj", f"/CN=hubd throwaway test CA {secrets.token_hex(4)}",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-out", str(self.ca_file),
-        )  # fmt: skip
-        self._openssl("genpkey", *ec, "-out", str(self.key_file))
-        self._openssl(
-            "req", "-new", "-key", str(self.key_file), "-subj", f"/CN={self.domain}",
-            "-out", str(csr),
-        )  # fmt: skip
-        ext.write_text(
-            "basicConstraints=critical,CA:FALSE\n"
-            "keyUsage=critical,digitalSignature\n"
-            "extendedKeyUsage=serverAuth\n"
-            f"subjectAltName=DNS:{self.domain}\n"
-            "subjectKeyIdentifier=hash\n"
-            "authorityKeyIdentifier=keyid,issuer\n",
-            encoding="ascii",
-        )
-        self._openssl(
-            "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file), "-CAkey", str(ca_key),
-            "-set_serial", str(secrets.randbits(63) + 1), "-days", "825", "-sha256",
-            "-extfile", str(ext), "-out", str(self.cert_file),
-        )  # fmt: skip
-        csr.unlink()
-        ext.unlink()
-        log.debug("made CA and certificate for %s in %.3fs", self.domain, time.monotonic() - t0)
 
     def _write_config(self) -> None:
         """Write the Prosody config for the current port."""
@@ -313,7 +261,7 @@ class ProsodyServer:
             "s2s_ports = { }",
             "s2s_direct_tls_ports = { }",
             "http_ports = { }",
-            f"https_ports = {{ {self._https_port or ''} }}",
+            f"https_ports = {{ {self._https_port} }}" if self._https_port else "https_ports = { }",
             "component_ports = { }",
             "proxy65_ports = { }",
             "network_settings = { nagle = false }",
