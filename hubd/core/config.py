@@ -25,7 +25,13 @@ from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
-from hubd.core.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
+from hubd.core.settings import (
+    BleSettings,
+    BusSettings,
+    EventsSettings,
+    GpioSettings,
+    PubSubSettings,
+)
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 from hubd.errors import BrokenPlugin, ConfigError, ConfigProblem
 
@@ -163,6 +169,7 @@ class _TopLevel(BaseModel):
     events: EventsSettings = EventsSettings()
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
+    pubsub: PubSubSettings | None = None
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -182,6 +189,7 @@ class Config:
     metrics: MetricsSettings | None = None
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
+    pubsub: PubSubSettings | None = None
 
 
 def load_config(
@@ -255,6 +263,7 @@ class _Validator:
         if top is not None:
             password = self.resolve_password(top.xmpp)
             self.check_rooms(top.rooms, {d.id for d in devices})
+            self.check_pubsub(top, {d.id for d in devices})
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -278,6 +287,7 @@ class _Validator:
             events=top.events,
             rooms=top.rooms,
             limits=top.limits,
+            pubsub=top.pubsub,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
@@ -289,6 +299,26 @@ class _Validator:
                         ("rooms", index, "devices", position),
                         f"no device {device!r}" + _suggest(device, sorted(device_ids)),
                     )
+
+    def check_pubsub(self, top: _TopLevel, device_ids: set[str]) -> None:
+        """Published devices must exist; PEP's audience must be the access lists alone."""
+        if top.pubsub is None:
+            return
+        for position, device in enumerate(top.pubsub.devices or ()):
+            if device not in device_ids:
+                self.problem(
+                    ("pubsub", "devices", position),
+                    f"no device {device!r}" + _suggest(device, sorted(device_ids)),
+                )
+        widened = [k for k in ("provisioning", "ask_owners") if getattr(top.access, k)]
+        if top.pubsub.pep and widened:
+            # PEP items go to everyone who sees the hub's presence (access_model=presence),
+            # and these approve presence beyond the lists: readers the lists never named.
+            self.problem(
+                ("pubsub", "service"),
+                "pep shares the items with everyone who sees the hub online, and "
+                f"access.{widened[0]} lets people beyond the lists see it: use a service JID",
+            )
 
     def resolve(self, value: Path | None) -> Path | None:
         return None if value is None else self.base / value.expanduser()
