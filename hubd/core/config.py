@@ -14,6 +14,7 @@ import difflib
 import logging
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -459,10 +460,10 @@ def _allowed_keys(model: type[BaseModel] | None, loc: Path_, prefix: Path_) -> S
             return []
         info = current.model_fields.get(part)
         annotation = info.annotation if info is not None else None
-        current = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
+        # An optional section (``X | None``) suggests the keys of X.
+        candidates = (annotation, *typing.get_args(annotation))
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
         )
     if current is None:
         return []

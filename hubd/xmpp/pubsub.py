@@ -183,22 +183,29 @@ class PubSubPublisher:
         if self._sent.get(key) == text:
             return  # unchanged (uwpx: the other fields of a device that changed one)
         options = self._options(item.node) if self._use_options else None
+        if options is None:
+            # Without preconditions a server may auto-create the node with its defaults
+            # (PEP: max_items 1): configure it first.
+            await self._ensure_once(item.node)
         request = wire.build_publish(item.node, item.item_id, item.payload, options)
         try:
             await self._iq(request)
         except PubSubRefused as err:
             # No node yet, a node configured otherwise, or options this server does not
             # know (ejabberd 23.01 refuses pubsub#max_items there): configure, then again.
-            async with self._setting_up:  # one create/configure, not one per device
-                if item.node not in self._ensured:
-                    await self._ensure_node(item.node)
-                    self._ensured.add(item.node)
+            await self._ensure_once(item.node)
             await self._publish_again(item, err, options is not None)
         self._sent[key] = text
         if self._problem is not None:
             _LOGGER.info("pubsub: publishing to %s again", self.target)
             self._problem = None
         self._backoff.reset()
+
+    async def _ensure_once(self, node: str) -> None:
+        async with self._setting_up:  # one create/configure, not one per device
+            if node not in self._ensured:
+                await self._ensure_node(node)
+                self._ensured.add(node)
 
     async def _publish_again(self, item: profiles.Item, err: PubSubRefused, options: bool) -> None:
         if options and (

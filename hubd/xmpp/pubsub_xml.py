@@ -196,7 +196,7 @@ def build_device_fields(node_id: str, values: Sequence[tuple[FieldSpec, FieldVal
     stamp = SubElement(
         node, qname(NS_SENSORDATA, "timestamp"), {"value": xsd.format_datetime(newest)}
     )
-    stamp.extend(field_element(spec, value) for spec, value in values)
+    stamp.extend([field_element(spec, value) for spec, value in values])
     return root
 
 

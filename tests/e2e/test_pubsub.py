@@ -73,7 +73,11 @@ def _hub(server: Server, workdir: Path, service: str, readers: str = "") -> Hubd
         workdir,
         server,  # type: ignore[arg-type]
         devices=WITH_DIMMER,
-        extra_config=f"pubsub:\n  service: {'pep' if service == 'pep' else server.pubsub_domain}\n",
+        extra_config=(
+            f"pubsub:\n  service: {'pep' if service == 'pep' else server.pubsub_domain}\n"
+            # UWPX looks at the device's own account only: its profile goes with PEP.
+            + ("  profiles: [iot, uwpx]\n" if service == "pep" else "")
+        ),
     )
     if readers:
         text = process.config_file.read_text()
@@ -168,6 +172,8 @@ async def test_subscriber_late_reader_restart_and_stranger(
                 "set",
             )
         before = {device: set(fields_of(payload)) for device, payload in found.items()}
+        if service == "pep":
+            await _check_uwpx(bob, target)
 
     # hubd is down: the items stay, with the last values.
     while_down = await items(bob, target, NODE)
@@ -216,3 +222,31 @@ async def _affiliations(owner: TestClient, target: str) -> dict[str, str]:
         entry.get("jid", "").split("/")[0]: entry.get("affiliation", "")
         for entry in answer.iter(f"{{{OWNER}}}affiliation")
     }
+
+
+UWPX = "urn:xmpp:uwpx:iot"
+DATA = "jabber:x:data"
+
+
+async def _check_uwpx(reader: TestClient, target: str) -> None:
+    """esp32-xmpp-iot's three nodes: one <val> per field, a form naming every item."""
+    sensors = await wait_items(
+        reader, target, "xmpp.iot.sensors", {"xmpp.iot.sensor.front-door.state"}
+    )
+    actuators = await wait_items(
+        reader,
+        target,
+        "xmpp.iot.actuators",
+        {"xmpp.iot.actuator.porch-light.state", "xmpp.iot.actuator.dimmer.level"},
+    )
+    porch = actuators["xmpp.iot.actuator.porch-light.state"]
+    assert (porch.tag, porch.get("type"), porch.text) == (f"{{{UWPX}}}val", "bool", "1")
+    level = actuators["xmpp.iot.actuator.dimmer.level"]
+    assert level.get("type") == "double"
+    assert float(level.text or "x") >= 0
+    assert "xmpp.iot.sensor.porch-light.online" in sensors
+    ui = await wait_items(reader, target, "xmpp.iot.ui", {"current"})
+    form = ui["current"]
+    assert form.tag == f"{{{DATA}}}x"
+    field_vars = {f.get("var") for f in form.iter(f"{{{DATA}}}field")}
+    assert field_vars == set(sensors) | set(actuators)
