@@ -149,3 +149,17 @@ class UploadUnavailable(UploadError):
 
 class UploadRefused(UploadError):
     """The upload service refused this file: too large, over quota, not allowed."""
+
+
+class PubSubRefused(HubdError):
+    """A pubsub service refused a request of the hub's (publish, create, configure, ...).
+
+    ``condition`` is the XMPP condition (``not-allowed``, ``conflict``, ...),
+    ``detail`` the pubsub-specific one (``precondition-not-met``), if any.
+    """
+
+    def __init__(self, condition: str, detail: str | None = None, text: str = "") -> None:
+        reason = condition + (f" ({detail})" if detail else "")
+        super().__init__(reason + (f": {text}" if text else ""))
+        self.condition = condition
+        self.detail = detail

@@ -14,6 +14,7 @@ import difflib
 import logging
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from hubd.core.settings import (
     BusSettings,
     EventsSettings,
     GpioSettings,
+    PubSubSettings,
     UploadSettings,
 )
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
@@ -170,6 +172,7 @@ class _TopLevel(BaseModel):
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
     uploads: UploadSettings = UploadSettings()
+    pubsub: PubSubSettings | None = None
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -190,6 +193,7 @@ class Config:
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    pubsub: PubSubSettings | None = None
 
 
 def load_config(
@@ -263,6 +267,7 @@ class _Validator:
         if top is not None:
             password = self.resolve_password(top.xmpp)
             self.check_rooms(top.rooms, {d.id for d in devices})
+            self.check_pubsub(top, {d.id for d in devices})
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -287,6 +292,7 @@ class _Validator:
             rooms=top.rooms,
             limits=top.limits,
             uploads=top.uploads,
+            pubsub=top.pubsub,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
@@ -298,6 +304,26 @@ class _Validator:
                         ("rooms", index, "devices", position),
                         f"no device {device!r}" + _suggest(device, sorted(device_ids)),
                     )
+
+    def check_pubsub(self, top: _TopLevel, device_ids: set[str]) -> None:
+        """Published devices must exist; PEP's audience must be the access lists alone."""
+        if top.pubsub is None:
+            return
+        for position, device in enumerate(top.pubsub.devices or ()):
+            if device not in device_ids:
+                self.problem(
+                    ("pubsub", "devices", position),
+                    f"no device {device!r}" + _suggest(device, sorted(device_ids)),
+                )
+        widened = [k for k in ("provisioning", "ask_owners") if getattr(top.access, k)]
+        if top.pubsub.pep and widened:
+            # PEP items go to everyone who sees the hub's presence (access_model=presence),
+            # and these approve presence beyond the lists: readers the lists never named.
+            self.problem(
+                ("pubsub", "service"),
+                "pep shares the items with everyone who sees the hub online, and "
+                f"access.{widened[0]} lets people beyond the lists see it: use a service JID",
+            )
 
     def resolve(self, value: Path | None) -> Path | None:
         return None if value is None else self.base / value.expanduser()
@@ -438,10 +464,10 @@ def _allowed_keys(model: type[BaseModel] | None, loc: Path_, prefix: Path_) -> S
             return []
         info = current.model_fields.get(part)
         annotation = info.annotation if info is not None else None
-        current = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
+        # An optional section (``X | None``) suggests the keys of X.
+        candidates = (annotation, *typing.get_args(annotation))
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
         )
     if current is None:
         return []

@@ -1,4 +1,4 @@
-"""Settings of the buses (``gpio:``, ``ble:``) that drivers read from their context.
+"""Plain settings sections: the buses (``gpio:``, ``ble:``) drivers read, ``events:``, ``pubsub:``.
 
 These are plain data in the core: the core names the config sections of the
 contract but never imports the drivers that use them.
@@ -6,6 +6,7 @@ contract but never imports the drivers that use them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,54 @@ class EventsSettings(BaseModel):
     history_interval: float = Field(
         default=300.0, ge=0, description="seconds between stored readings of an unchanged field"
     )
+
+
+PubSubProfile = Literal["iot", "uwpx"]
+DEFAULT_PUBSUB_NODE = "urn:xmpp:iot:sensordata"
+
+
+class PubSubSettings(BaseModel):
+    """``pubsub:``: publish device values through the server (XEP-0060 / XEP-0163)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str = Field(
+        default="pep",
+        description='"pep" (the hub\'s own account) or a pubsub service JID (pubsub.example.org)',
+    )
+    node: str = Field(default=DEFAULT_PUBSUB_NODE, min_length=1, max_length=256)
+    devices: tuple[str, ...] | None = Field(
+        default=None, description="devices published (default: every one the audience may read)"
+    )
+    profiles: tuple[PubSubProfile, ...] = Field(
+        default=("iot",), min_length=1, description="iot (XEP-0323 items), uwpx (esp32-xmpp-iot)"
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _check_service(cls, value: str) -> str:
+        if value != "pep" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s.]+(\.[^@/\s.]+)+", value):
+            raise ValueError('must be "pep" or a pubsub service JID, e.g. pubsub.example.org')
+        return value.lower()
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, value: str) -> str:
+        if value != value.strip() or any(ch.isspace() for ch in value):
+            raise ValueError("a node name has no spaces")
+        return value
+
+    @field_validator("profiles")
+    @classmethod
+    def _check_profiles(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(values)) != len(values):
+            raise ValueError("each profile at most once")
+        return values
+
+    @property
+    def pep(self) -> bool:
+        """True when the nodes live on the hub's own account."""
+        return self.service == "pep"
 
 
 class UploadSettings(BaseModel):

@@ -26,7 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, TypeAlias
 
-from hubd.testing.throwaway_ca import CertificateError, make_certificates
+from hubd.testing.certificates import CertificateError, make_certificates
+from hubd.testing.prosody_uploads import https_lines, upload_component_lines, uploaded_files
 
 __all__ = ["DEFAULT_MODULES", "ProsodyError", "ProsodyServer", "find_free_port"]
 
@@ -90,6 +91,8 @@ def _require_binary(name: str) -> str:
     """Return the path of ``name`` on PATH or raise a :class:`ProsodyError`."""
     path = shutil.which(name)
     if path is None:
+        if name == "openssl":
+            raise ProsodyError("openssl is not installed: apt-get install openssl")
         raise ProsodyError("prosody is not installed: apt-get install prosody")
     return path
 
@@ -133,6 +136,7 @@ class ProsodyServer:
         log_level: str = "info",
         port: int | None = None,
         muc: bool = False,
+        pubsub: bool = False,
         uploads: bool = False,
         upload_size_limit: int = 10 * 1024 * 1024,
     ) -> None:
@@ -146,9 +150,10 @@ class ProsodyServer:
         :param log_level: lowest level written to :attr:`log_file`.
         :param port: a fixed client port (default: a free one, moved if taken).
         :param muc: also serve group chat (XEP-0045) on ``conference.<domain>``.
-        :param uploads: also serve HTTP File Upload (XEP-0363, ``mod_http_file_share``)
-            on ``upload.<domain>``, HTTPS on a free loopback port with the test CA's
-            certificate for ``<domain>``.
+        :param pubsub: PEP on every account and a pubsub service on ``pubsub.<domain>``,
+            where only ``hub@<domain>`` may create nodes (Prosody 0.12 has no other way).
+        :param uploads: HTTP File Upload (XEP-0363, ``mod_http_file_share``) on
+            ``upload.<domain>``, HTTPS on a free loopback port with the domain's certificate.
         :param upload_size_limit: the largest file it takes, in bytes (advertised).
         """
         if not _DOMAIN_RE.match(domain):
@@ -158,9 +163,10 @@ class ProsodyServer:
         self.workdir = Path(workdir).resolve()
         self.domain = domain
         self.host = host
-        self.modules: tuple[str, ...] = tuple(modules)
+        self.modules: tuple[str, ...] = (*modules, "pep") if pubsub else tuple(modules)
         self.log_level = log_level
         self.muc_domain = f"conference.{domain}" if muc else None
+        self.pubsub_domain = f"pubsub.{domain}" if pubsub else None
         self.upload_domain = f"upload.{domain}" if uploads else None
         self.upload_size_limit = upload_size_limit
         self._https_port = find_free_port(host) if uploads else None
@@ -209,13 +215,7 @@ class ProsodyServer:
 
     def uploaded_files(self) -> list[Path]:
         """The files the upload service holds (empty without ``uploads``)."""
-        if self.upload_domain is None or not self.data_dir.is_dir():
-            return []
-        return sorted(
-            path
-            for path in self.data_dir.rglob("*")
-            if path.is_file() and "http_file_share" in path.relative_to(self.data_dir).parts[1:2]
-        )
+        return uploaded_files(self.data_dir) if self.upload_domain else []
 
     def jid(self, user: str) -> str:
         """Return the bare JID of ``user`` on this server."""
@@ -229,13 +229,19 @@ class ProsodyServer:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self.cert_dir.mkdir(mode=0o700, exist_ok=True)
         if not (self.ca_file.is_file() and self.cert_file.is_file() and self.key_file.is_file()):
-            try:
-                make_certificates(
-                    self.cert_dir, self.domain, self.ca_file, self.cert_file, self.key_file
-                )
-            except CertificateError as err:
-                raise ProsodyError(str(err)) from err
+            self._make_certificates()
         self._write_config()
+
+    def _make_certificates(self) -> None:
+        """Make a throwaway EC P-256 CA and a server certificate for the domain."""
+        t0 = time.monotonic()
+        try:
+            make_certificates(
+                self.cert_dir, self.domain, self.ca_file, self.cert_file, self.key_file
+            )
+        except CertificateError as err:
+            raise ProsodyError(str(err)) from None
+        log.debug("made CA and certificate for %s in %.3fs", self.domain, time.monotonic() - t0)
 
     def _write_config(self) -> None:
         """Write the Prosody config for the current port."""
@@ -267,7 +273,7 @@ class ProsodyServer:
             "network_settings = { nagle = false }",
             'authentication = "internal_hashed"',
             'storage = "internal"',
-            *self._https_lines(),
+            *(https_lines(self.host, self.key_file, self.cert_file) if self._https_port else []),
             "c2s_require_encryption = true",
             "allow_registration = false",
             f"modules_enabled = {{ {modules} }}",
@@ -279,33 +285,16 @@ class ProsodyServer:
         ]
         if self.muc_domain is not None:
             lines += [f"Component {q(self.muc_domain)} {q('muc')}", ""]
-        if self.upload_domain is not None:
-            lines += self._upload_lines()
+        if self.pubsub_domain is not None:
+            admins = q(f"hub@{self.domain}")
+            lines += [
+                f"Component {q(self.pubsub_domain)} {q('pubsub')}",
+                f"  admins = {{ {admins} }}",
+                "",
+            ]
+        if self._https_port is not None:
+            lines += upload_component_lines(self.domain, self._https_port, self.upload_size_limit)
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
-
-    def _https_lines(self) -> list[str]:
-        """HTTPS on loopback for the upload service, with the domain's certificate."""
-        if self._https_port is None:
-            return []
-        q = _lua_string
-        return [
-            f"https_interfaces = {{ {q(self.host)} }}",
-            f"https_ssl = {{ key = {q(str(self.key_file))},"
-            f" certificate = {q(str(self.cert_file))} }}",
-        ]
-
-    def _upload_lines(self) -> list[str]:
-        """The HTTP File Upload component, served over HTTPS on loopback (XEP-0363)."""
-        q = _lua_string
-        return [
-            f"Component {q(str(self.upload_domain))} {q('http_file_share')}",
-            f"  http_file_share_size_limit = {int(self.upload_size_limit)}",
-            # The URLs in slots name the domain the certificate is for, and the
-            # requests that come for that name are routed to this component.
-            f"  http_host = {q(self.domain)}",
-            f"  http_external_url = {q(f'https://{self.domain}:{self._https_port}/')}",
-            "",
-        ]
 
     # ------------------------------------------------------------- accounts
 
