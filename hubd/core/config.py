@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hubd.core.access_lists import ENTRY, check_entries
+from hubd.core.claim import check_tag
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
@@ -150,6 +151,36 @@ class RoomSettings(BaseModel):
         return value.lower()
 
 
+class DiscoverySettings(BaseModel):
+    """``discovery:``: register with a XEP-0347 Thing registry, to be claimed by an owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str = Field(description='"auto" (a component of the server) or the registry\'s JID')
+    meta: dict[str, str | float] = Field(
+        default_factory=lambda: dict[str, str | float](MODEL="hubd", CLASS="gateway"),
+        description="the meta tags registered (KEY is added: a secret kept in state_dir)",
+    )
+    self_owned: bool = Field(default=False, description="register as public and self-owned")
+
+    @field_validator("registry")
+    @classmethod
+    def _check_registry(cls, value: str) -> str:
+        if value != "auto" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s]+(/\S+)?", value):
+            raise ValueError('"auto", a component (registry.example.org) or a JID')
+        return value
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _check_meta(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, tag in value.items():
+                check_tag(str(name), tag)
+                if str(name).upper() == "KEY":
+                    raise ValueError("KEY is made by hubd (a secret in state_dir): leave it out")
+        return value
+
+
 class _TopLevel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -163,6 +194,7 @@ class _TopLevel(BaseModel):
     events: EventsSettings = EventsSettings()
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
+    discovery: DiscoverySettings | None = None
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -182,6 +214,7 @@ class Config:
     metrics: MetricsSettings | None = None
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
+    discovery: DiscoverySettings | None = None
 
 
 def load_config(
@@ -278,6 +311,7 @@ class _Validator:
             events=top.events,
             rooms=top.rooms,
             limits=top.limits,
+            discovery=top.discovery,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
