@@ -35,7 +35,7 @@ from hubd.core.access import AccessPolicy, Role
 from hubd.core.backoff import Backoff
 from hubd.core.claim import KEY, MetaTag, meta_tags
 from hubd.core.config import DiscoverySettings
-from hubd.core.ownership import Ownership, new_key, save_ownership
+from hubd.core.ownership import FILE_NAME, Ownership, new_key, save_ownership
 from hubd.errors import BadRequest
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.commands import ChatCommands
@@ -91,6 +91,8 @@ class ThingRegistryClient:
         self._online = False
         self._said: str | None = None
         self._asked_subscription = False
+        self._waiting = False  # for the registry's presence: it wakes the loop
+        self._saving = asyncio.Lock()  # one write of registry.json at a time, in order
         access.set_claimed(() if ownership.owner is None else (ownership.owner,))
         xmpp.register_handler(
             CoroutineCallback(
@@ -135,7 +137,7 @@ class ThingRegistryClient:
         self._online = False
 
     def _on_presence(self, presence: Any) -> None:
-        if self.registry is not None and self.registry.user and self.is_registry(presence["from"]):
+        if self._waiting and self.registry is not None and self.is_registry(presence["from"]):
             self._kick.set()
 
     # --- the loop ---------------------------------------------------------------------
@@ -147,11 +149,15 @@ class ThingRegistryClient:
             self._kick.clear()
             if not self._online:
                 continue
+            self._waiting = False
             try:
                 await self._work()
             except _Waiting as waiting:
+                self._waiting = True
                 self._say(logging.INFO, str(waiting))
-            except _Unavailable as problem:
+            except (_Unavailable, OSError) as problem:
+                if isinstance(problem, OSError):
+                    problem = _Unavailable(f"cannot write {FILE_NAME}: {problem.strerror}")
                 delay = self.backoff.next_delay()
                 self._say(logging.WARNING, f"{problem}; trying again in {delay:.0f} s")
                 try:
@@ -309,6 +315,10 @@ class ThingRegistryClient:
         except BadRequest as err:
             send_error(iq, ErrorCondition("modify", "bad-request", str(err)))
             return
+        except OSError as err:
+            _LOGGER.error("cannot write %s: %s", FILE_NAME, err.strerror)
+            send_error(iq, ErrorCondition("wait", "internal-server-error", "cannot store it"))
+            return
         send_result(iq)
 
     async def _claimed(self, element: Element) -> None:
@@ -341,7 +351,9 @@ class ThingRegistryClient:
 
     async def _save(self, ownership: Ownership) -> None:
         self.ownership = ownership
-        await asyncio.to_thread(save_ownership, self.state_dir, ownership)
+        async with self._saving:
+            # The latest standing, whichever change queued first.
+            await asyncio.to_thread(save_ownership, self.state_dir, self.ownership)
 
 
 def _as_dict(tags: tuple[MetaTag, ...]) -> dict[str, str | float]:
