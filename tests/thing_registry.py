@@ -15,10 +15,14 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
-from iot_client import IqFailure, iq
+from iot_client import IqFailure
+from slixmpp import JID, ComponentXMPP
+from slixmpp.exceptions import IqError
+from slixmpp.xmlstream import XMLStream
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
-from xmpp_client import TestClient
+
+from hubd.testing.prosody_components import ProsodyWithComponents
 
 NS = "urn:xmpp:iot:discovery"
 
@@ -42,7 +46,7 @@ class Request:
 class ThingRegistry:
     """The registry's behaviour on top of a connected :class:`TestClient`."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: XMLStream) -> None:
         self.client = client
         self.requests: asyncio.Queue[Request] = asyncio.Queue()
         #: The payload (XML text) to answer the next ``register`` with, or None: empty.
@@ -50,7 +54,8 @@ class ThingRegistry:
         client.register_handler(
             Callback(
                 "registry: things' requests",
-                MatchXPath(f"{{jabber:client}}iq/{{{NS}}}*"),
+                # jabber:client for an account, jabber:component:accept for a component.
+                MatchXPath(f"{{{client.default_ns}}}iq/{{{NS}}}*"),
                 self._on_request,
             )
         )
@@ -72,4 +77,25 @@ class ThingRegistry:
 
     async def tell(self, thing: str, xml: str) -> Element | IqFailure:
         """Send ``claimed``/``removed``/``disowned`` (XML text) to a Thing; its answer."""
-        return await iq(self.client, thing, xml, "set")
+        client: Any = self.client
+        stanza = client.make_iq_set(ito=JID(thing), ifrom=client.boundjid)
+        stanza.xml.append(fromstring(xml))
+        try:
+            result = await stanza.send(timeout=10)
+        except IqError as err:
+            error = err.iq["error"]
+            return IqFailure(error["type"], error["condition"], error["text"], err.iq.xml)
+        children = list(result.xml)
+        return children[0] if children else result.xml
+
+
+async def connect_component(server: ProsodyWithComponents, jid: str) -> ComponentXMPP:
+    """A registry as an external component (XEP-0114) that says so in disco#info."""
+    component = ComponentXMPP(jid, server.components[jid], server.host, server.component_port)
+    component.register_plugin("xep_0030")
+    component.plugin["xep_0030"].add_feature(NS)
+    started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    component.add_event_handler("session_start", lambda _e: started.set_result(None))
+    component.connect()
+    await asyncio.wait_for(started, 10)
+    return component

@@ -11,17 +11,18 @@ import json
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from accounts import ACCOUNTS
 from hubd_process import HubdProcess
 from iot_client import CTRL, IqFailure, iq
-from thing_registry import NS, ThingRegistry
+from thing_registry import NS, ThingRegistry, connect_component
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyServer
+from hubd.testing.prosody_components import ProsodyWithComponents
 
 SET_ON = (
     f"<set xmlns='{CTRL}'><node nodeId='porch-light'/><boolean name='state' value='true'/></set>"
@@ -40,9 +41,11 @@ async def registry(prosody: ProsodyServer) -> AsyncIterator[ThingRegistry]:
     await client.disconnect_and_wait()
 
 
-def _unclaimed_hub(prosody: ProsodyServer, workdir: Path) -> HubdProcess:
+def _unclaimed_hub(
+    prosody: ProsodyServer, workdir: Path, discovery: str = DISCOVERY
+) -> HubdProcess:
     """A hub with a registry and no owner of its own (carol stays a controller, bob a reader)."""
-    process = HubdProcess(workdir, prosody, extra_config=DISCOVERY)
+    process = HubdProcess(workdir, prosody, extra_config=discovery)
     text = process.config_file.read_text().replace("owners: [alice@localhost]", "owners: []", 1)
     process.config_file.write_text(text)
     return process
@@ -172,3 +175,40 @@ async def test_without_a_registry_the_hub_still_works(
         await process.wait_for_log(logged)
         assert await _set(alice, process) == "ok"
     assert process.log().count("thing registry:") == 1  # one clear line, not one per retry
+
+
+@pytest.fixture
+def component_server(tmp_path: Path) -> Iterator[ProsodyWithComponents]:
+    """A Prosody of this test's own with an external component registry.localhost."""
+    server = ProsodyWithComponents(tmp_path / "prosody", ["registry"])
+    for user, password in ACCOUNTS.items():
+        server.register(user, password)
+    with server:
+        yield server
+
+
+async def test_a_component_registry_found_by_auto(
+    component_server: ProsodyWithComponents, tmp_path: Path
+) -> None:
+    component = await connect_component(component_server, "registry.localhost")
+    registry = ThingRegistry(component)
+    mallory = await connect_client(component_server, "mallory", ACCOUNTS["mallory"])
+    hub = _unclaimed_hub(component_server, tmp_path / "hubd", "discovery: {registry: auto}")
+    try:
+        async with hub.running():
+            # XEP-0347 'Determining Support': disco#items of the server, disco#info of each.
+            await hub.wait_for_log("thing registry found: registry.localhost")
+            request = await registry.next_request()
+            assert request.name == "register"
+            assert request.sender == hub.jid
+            assert set(request.tags()) == {"MODEL", "CLASS", "KEY"}  # the default tags
+            assert await _set(mallory, hub) == "forbidden"
+            answer = await registry.tell(
+                hub.jid, f"<claimed xmlns='{NS}' jid='mallory@localhost'/>"
+            )
+            assert not isinstance(answer, IqFailure), answer
+            assert await _set(mallory, hub) == "ok"
+    finally:
+        await mallory.disconnect_and_wait()
+        component.disconnect()
+        await component.wait_until("disconnected", 5)
