@@ -154,7 +154,20 @@ async def test_already_claimed_answer_and_private_claims(
         removed = await registry.tell(hub.jid, f"<removed xmlns='{NS}'/>")
         assert not isinstance(removed, IqFailure)
         assert await _set(mallory, hub) == "ok"  # removed from searches, still owned
-    assert registry.requests.empty()
+        assert registry.requests.empty()
+        # The owner takes the hub out of the registry for good (XEP-0347 'Unregister Thing').
+        mallory.send_message(mto=hub.jid, mbody="unregister", mtype="chat")
+        assert (await registry.next_request()).name == "unregister"
+        reply = await mallory.wait_message(
+            lambda m: m["from"] == hub.jid and "nregistered" in m["body"]
+        )
+        assert reply["body"].startswith("Unregistered")
+    disowned_config = hub.config_file.read_text()
+    hub.config_file.write_text(disowned_config.replace("SN: A-2", "SN: A-3"))
+    hub.mark()
+    async with hub.running():
+        assert await _set(mallory, hub) == "ok"  # still the owner
+    assert registry.requests.empty()  # no register, no update: unregistered
 
 
 @pytest.mark.parametrize(
