@@ -85,7 +85,7 @@ class PresenceRequests:
             # XEP-0324: the provisioning server decides about everyone else.
             friend = await self.provisioning.is_friend(requester)
         if friend:
-            self._approve(requester, "in the access lists or a friend of the provisioning server")
+            self._approve(requester, "in the access lists, or a provisioning or registry friend")
             return
         if not self.access.ask_owners:
             self._refuse(requester, "not in access lists")

@@ -92,6 +92,7 @@ class ThingRegistryClient:
         self._said: str | None = None
         self._asked_subscription = False
         self._waiting = False  # for the registry's presence: it wakes the loop
+        self._roster_ready = False  # this session's roster: says whether we are its friend
         self._saving = asyncio.Lock()  # one write of registry.json at a time, in order
         access.set_claimed(() if ownership.owner is None else (ownership.owner,))
         xmpp.register_handler(
@@ -105,6 +106,7 @@ class ThingRegistryClient:
         xmpp.add_event_handler("disconnected", self._on_disconnected)
         xmpp.add_event_handler("presence_available", self._on_presence)
         xmpp.add_event_handler("presence_subscribed", self._on_presence)
+        xmpp.add_event_handler("roster_update", self._on_roster)
         commands.register(
             Command(
                 name="unregister",
@@ -131,7 +133,13 @@ class ThingRegistryClient:
     def _on_session_start(self, _event: Any) -> None:
         self._online = True
         self._asked_subscription = False
+        self._roster_ready = False
         self._kick.set()
+
+    def _on_roster(self, _iq: Any) -> None:
+        self._roster_ready = True
+        if self._waiting:
+            self._kick.set()
 
     def _on_disconnected(self, _event: Any) -> None:
         self._online = False
@@ -154,7 +162,8 @@ class ThingRegistryClient:
                 await self._work()
             except _Waiting as waiting:
                 self._waiting = True
-                self._say(logging.INFO, str(waiting))
+                if str(waiting):
+                    self._say(logging.INFO, str(waiting))
             except (_Unavailable, OSError) as problem:
                 if isinstance(problem, OSError):
                     problem = _Unavailable(f"cannot write {FILE_NAME}: {problem.strerror}")
@@ -254,12 +263,14 @@ class ThingRegistryClient:
         resources = list(item.resources)
         if resources:  # its presence reaches the hub: the subscription is there
             return JID(f"{registry.bare}/{resources[0]}")
+        if not self._roster_ready:
+            raise _Waiting("")  # the roster says whether to ask; it is on its way
         if not item["to"]:
             if not self._asked_subscription:
                 self._asked_subscription = True
                 item.subscribe()
             raise _Waiting(f"asked {registry.bare} for a presence subscription; waiting for it")
-        raise _Waiting(f"{registry.bare} is offline; waiting for its presence")
+        raise _Waiting(f"waiting for the presence of {registry.bare} (offline?)")
 
     async def _find_component(self) -> JID:
         disco: Any = self.xmpp.plugin["xep_0030"]

@@ -225,3 +225,22 @@ async def test_a_component_registry_found_by_auto(
         await mallory.disconnect_and_wait()
         component.disconnect()
         await component.wait_until("disconnected", 5)
+
+
+async def test_a_self_owned_hub_registers_public_and_sends_updates(
+    prosody: ProsodyServer, tmp_path: Path, registry: ThingRegistry, alice: TestClient
+) -> None:
+    discovery = "discovery: {registry: registry@localhost, self_owned: true, meta: {ROOM: hall}}"
+    hub = HubdProcess(tmp_path / "hubd", prosody, extra_config=discovery)
+    async with hub.running():
+        request = await registry.next_request()
+        assert request.name == "register"
+        assert request.element.get("selfOwned") == "true"  # 'Register self-owned Thing'
+        assert request.tags()["ROOM"] == ("str", "hall")
+        assert await _set(alice, hub) == "ok"  # the configured owner, as ever
+    hub.config_file.write_text(hub.config_file.read_text().replace("ROOM: hall", "ROOM: attic"))
+    hub.mark()
+    async with hub.running():
+        update = await registry.next_request()
+        assert update.name == "update"
+        assert update.tags() == {"ROOM": ("str", "attic")}
