@@ -201,7 +201,10 @@ class ThingRegistryClient:
         )
         if answer is not None and local(answer) == "claimed":
             # Claimed before this registration (XEP-0347 §3.6): take the owner it names.
-            await self._claimed(answer)
+            try:
+                await self._claimed(answer)
+            except BadRequest as err:
+                raise _Unavailable(f"{target} answered register with a bad claim: {err}") from None
             return
         await self._save(self.ownership.changed(sent=_as_dict(tags)))
         if self.settings.self_owned:
