@@ -129,3 +129,17 @@ class StoreUnavailable(HubdError):
 
     The store logs the problem once; callers keep serving live values and retry later.
     """
+
+
+class PubSubRefused(HubdError):
+    """A pubsub service refused a request of the hub's (publish, create, configure, ...).
+
+    ``condition`` is the XMPP condition (``not-allowed``, ``conflict``, ...),
+    ``detail`` the pubsub-specific one (``precondition-not-met``), if any.
+    """
+
+    def __init__(self, condition: str, detail: str | None = None, text: str = "") -> None:
+        reason = condition + (f" ({detail})" if detail else "")
+        super().__init__(reason + (f": {text}" if text else ""))
+        self.condition = condition
+        self.detail = detail

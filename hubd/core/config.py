@@ -14,6 +14,7 @@ import difflib
 import logging
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hubd.core.access_lists import ENTRY, check_entries
-from hubd.core.claim import check_tag
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
-from hubd.core.settings import BleSettings, BusSettings, EventsSettings, GpioSettings
+from hubd.core.settings import (
+    BleSettings,
+    BusSettings,
+    DiscoverySettings,
+    EventsSettings,
+    GpioSettings,
+    PubSubSettings,
+)
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 from hubd.errors import BrokenPlugin, ConfigError, ConfigProblem
 
@@ -151,36 +158,6 @@ class RoomSettings(BaseModel):
         return value.lower()
 
 
-class DiscoverySettings(BaseModel):
-    """``discovery:``: register with a XEP-0347 Thing registry, to be claimed by an owner."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    registry: str = Field(description='"auto" (a component of the server) or the registry\'s JID')
-    meta: dict[str, str | float] = Field(
-        default_factory=lambda: dict[str, str | float](MODEL="hubd", CLASS="gateway"),
-        description="the meta tags registered (KEY is added: a secret kept in state_dir)",
-    )
-    self_owned: bool = Field(default=False, description="register as public and self-owned")
-
-    @field_validator("registry")
-    @classmethod
-    def _check_registry(cls, value: str) -> str:
-        if value != "auto" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s]+(/\S+)?", value):
-            raise ValueError('"auto", a component (registry.example.org) or a JID')
-        return value
-
-    @field_validator("meta", mode="before")
-    @classmethod
-    def _check_meta(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for name, tag in value.items():
-                check_tag(str(name), tag)
-                if str(name).upper() == "KEY":
-                    raise ValueError("KEY is made by hubd (a secret in state_dir): leave it out")
-        return value
-
-
 class _TopLevel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -195,6 +172,7 @@ class _TopLevel(BaseModel):
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
     discovery: DiscoverySettings | None = None
+    pubsub: PubSubSettings | None = None
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -215,6 +193,7 @@ class Config:
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
     discovery: DiscoverySettings | None = None
+    pubsub: PubSubSettings | None = None
 
 
 def load_config(
@@ -288,6 +267,7 @@ class _Validator:
         if top is not None:
             password = self.resolve_password(top.xmpp)
             self.check_rooms(top.rooms, {d.id for d in devices})
+            self.check_pubsub(top, {d.id for d in devices})
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -312,6 +292,7 @@ class _Validator:
             rooms=top.rooms,
             limits=top.limits,
             discovery=top.discovery,
+            pubsub=top.pubsub,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
@@ -323,6 +304,26 @@ class _Validator:
                         ("rooms", index, "devices", position),
                         f"no device {device!r}" + _suggest(device, sorted(device_ids)),
                     )
+
+    def check_pubsub(self, top: _TopLevel, device_ids: set[str]) -> None:
+        """Published devices must exist; PEP's audience must be the access lists alone."""
+        if top.pubsub is None:
+            return
+        for position, device in enumerate(top.pubsub.devices or ()):
+            if device not in device_ids:
+                self.problem(
+                    ("pubsub", "devices", position),
+                    f"no device {device!r}" + _suggest(device, sorted(device_ids)),
+                )
+        widened = [k for k in ("provisioning", "ask_owners") if getattr(top.access, k)]
+        if top.pubsub.pep and widened:
+            # PEP items go to everyone who sees the hub's presence (access_model=presence),
+            # and these approve presence beyond the lists: readers the lists never named.
+            self.problem(
+                ("pubsub", "service"),
+                "pep shares the items with everyone who sees the hub online, and "
+                f"access.{widened[0]} lets people beyond the lists see it: use a service JID",
+            )
 
     def resolve(self, value: Path | None) -> Path | None:
         return None if value is None else self.base / value.expanduser()
@@ -463,10 +464,10 @@ def _allowed_keys(model: type[BaseModel] | None, loc: Path_, prefix: Path_) -> S
             return []
         info = current.model_fields.get(part)
         annotation = info.annotation if info is not None else None
-        current = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
+        # An optional section (``X | None``) suggests the keys of X.
+        candidates = (annotation, *typing.get_args(annotation))
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
         )
     if current is None:
         return []

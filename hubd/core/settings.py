@@ -1,4 +1,4 @@
-"""Settings of the buses (``gpio:``, ``ble:``) that drivers read from their context.
+"""Plain settings sections: buses (``gpio:``, ``ble:``), ``events:``, ``pubsub:``, ``discovery:``.
 
 These are plain data in the core: the core names the config sections of the
 contract but never imports the drivers that use them.
@@ -6,10 +6,13 @@ contract but never imports the drivers that use them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hubd.core.claim import check_tag
 
 PinFactoryName = Literal["lgpio", "mock", "rpigpio", "pigpio", "native"]
 
@@ -61,3 +64,81 @@ class EventsSettings(BaseModel):
     history_interval: float = Field(
         default=300.0, ge=0, description="seconds between stored readings of an unchanged field"
     )
+
+
+PubSubProfile = Literal["iot", "uwpx"]
+DEFAULT_PUBSUB_NODE = "urn:xmpp:iot:sensordata"
+
+
+class PubSubSettings(BaseModel):
+    """``pubsub:``: publish device values through the server (XEP-0060 / XEP-0163)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str = Field(
+        default="pep",
+        description='"pep" (the hub\'s own account) or a pubsub service JID (pubsub.example.org)',
+    )
+    node: str = Field(default=DEFAULT_PUBSUB_NODE, min_length=1, max_length=256)
+    devices: tuple[str, ...] | None = Field(
+        default=None, description="devices published (default: every one the audience may read)"
+    )
+    profiles: tuple[PubSubProfile, ...] = Field(
+        default=("iot",), min_length=1, description="iot (XEP-0323 items), uwpx (esp32-xmpp-iot)"
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _check_service(cls, value: str) -> str:
+        if value != "pep" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s.]+(\.[^@/\s.]+)+", value):
+            raise ValueError('must be "pep" or a pubsub service JID, e.g. pubsub.example.org')
+        return value.lower()
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, value: str) -> str:
+        if value != value.strip() or any(ch.isspace() for ch in value):
+            raise ValueError("a node name has no spaces")
+        return value
+
+    @field_validator("profiles")
+    @classmethod
+    def _check_profiles(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(values)) != len(values):
+            raise ValueError("each profile at most once")
+        return values
+
+    @property
+    def pep(self) -> bool:
+        """True when the nodes live on the hub's own account."""
+        return self.service == "pep"
+
+
+class DiscoverySettings(BaseModel):
+    """``discovery:``: register with a XEP-0347 Thing registry, to be claimed by an owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str = Field(description='"auto" (a component of the server) or the registry\'s JID')
+    meta: dict[str, str | float] = Field(
+        default_factory=lambda: dict[str, str | float](MODEL="hubd", CLASS="gateway"),
+        description="the meta tags registered (KEY is added: a secret kept in state_dir)",
+    )
+    self_owned: bool = Field(default=False, description="register as public and self-owned")
+
+    @field_validator("registry")
+    @classmethod
+    def _check_registry(cls, value: str) -> str:
+        if value != "auto" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s]+(/\S+)?", value):
+            raise ValueError('"auto", a component (registry.example.org) or a JID')
+        return value
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _check_meta(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, tag in value.items():
+                check_tag(str(name), tag)
+                if str(name).upper() == "KEY":
+                    raise ValueError("KEY is made by hubd (a secret in state_dir): leave it out")
+        return value

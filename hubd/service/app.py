@@ -43,6 +43,7 @@ from hubd.service.metrics import MetricsRegistry, MetricsServer
 from hubd.service.reload import access_changed, diff_devices, needs_restart
 from hubd.service.sdnotify import Notifier
 from hubd.xmpp.client import HubClient
+from hubd.xmpp.pubsub import PubSubPublisher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class App:
         self.reload_event = asyncio.Event()
         self.notifier = Notifier()
         self.client: HubClient | None = None
+        self.pubsub: PubSubPublisher | None = None
         self._group: asyncio.TaskGroup | None = None
         self._node_tasks: dict[str, asyncio.Task[None]] = {}
         self._essential: list[asyncio.Task[None]] = []
@@ -194,6 +196,8 @@ class App:
             ownership=ownership,
         )
         self.client = client
+        if self.config.pubsub is not None:
+            self.pubsub = PubSubPublisher(client.xmpp, self.hub, self.access, self.config)
         client.connection.state_listeners.append(lambda _connected: self._update_status())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -245,6 +249,8 @@ class App:
         _LOGGER.info("stopping")
         self._stopping = True
         self.notifier.stopping("stopping")
+        if self.pubsub is not None:
+            await self.pubsub.close()
         await client.close()
         raise _Stop
 
@@ -417,6 +423,9 @@ class App:
         if access_changed(old, new):
             self.access.apply(new)
             _LOGGER.info("access lists updated")
+        if self.pubsub is not None:
+            # pubsub: itself is read once; its audience follows the lists and the devices.
+            self.pubsub.apply(dataclasses.replace(new, pubsub=old.pubsub))
         restart = needs_restart(old, new)
         if restart:
             _LOGGER.warning(

@@ -4,7 +4,7 @@ Devices are compared by id: an id only in the new file is added, one only in
 the old file is removed, and one whose settings differ in any way is
 restarted (removed, then added), since a driver reads its settings once, at
 construction.  ``access:`` is applied live.  The rest (the XMPP account, the
-bus settings, ``state_dir``, ``log_level``, ``metrics``, ``events``) is read once at
+bus settings, ``state_dir``, ``log_level``, ``metrics``, ``events``, ``pubsub``) is read once at
 start: a change there is reported as needing a restart, never half-applied.
 """
 
@@ -78,6 +78,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         changed.append("events")
     if old.discovery != new.discovery:
         changed.append("discovery")
+    if old.pubsub != new.pubsub:
+        changed.append("pubsub")
     if old.access.provisioning != new.access.provisioning:
         changed.append("access.provisioning")
     return changed

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, TypeAlias
+
+from hubd.testing.certificates import CertificateError, make_certificates
 
 __all__ = ["DEFAULT_MODULES", "ProsodyError", "ProsodyServer", "find_free_port"]
 
@@ -134,6 +135,7 @@ class ProsodyServer:
         log_level: str = "info",
         port: int | None = None,
         muc: bool = False,
+        pubsub: bool = False,
     ) -> None:
         """Describe a server; nothing is created or started yet.
 
@@ -145,6 +147,8 @@ class ProsodyServer:
         :param log_level: lowest level written to :attr:`log_file`.
         :param port: a fixed client port (default: a free one, moved if taken).
         :param muc: also serve group chat (XEP-0045) on ``conference.<domain>``.
+        :param pubsub: PEP on every account and a pubsub service on ``pubsub.<domain>``,
+            where only ``hub@<domain>`` may create nodes (Prosody 0.12 has no other way).
         """
         if not _DOMAIN_RE.match(domain):
             raise ProsodyError(f"invalid XMPP domain: {domain!r}")
@@ -153,9 +157,10 @@ class ProsodyServer:
         self.workdir = Path(workdir).resolve()
         self.domain = domain
         self.host = host
-        self.modules: tuple[str, ...] = tuple(modules)
+        self.modules: tuple[str, ...] = (*modules, "pep") if pubsub else tuple(modules)
         self.log_level = log_level
         self.muc_domain = f"conference.{domain}" if muc else None
+        self.pubsub_domain = f"pubsub.{domain}" if pubsub else None
         self.config_file = self.workdir / "prosody.cfg.lua"
         self.log_file = self.workdir / "prosody.log"
         self.console_file = self.workdir / "prosody.console.log"
@@ -209,60 +214,15 @@ class ProsodyServer:
             self._make_certificates()
         self._write_config()
 
-    def _openssl(self, *args: str) -> None:
-        """Run one ``openssl`` command in the certificate dir."""
-        cmd = [_require_binary("openssl"), *args]
-        result = subprocess.run(
-            cmd,
-            cwd=self.cert_dir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ProsodyError(
-                f"openssl {args[0]} failed (exit {result.returncode}): "
-                f"{result.stderr.strip() or result.stdout.strip()}"
-            )
-
     def _make_certificates(self) -> None:
         """Make a throwaway EC P-256 CA and a server certificate for the domain."""
         t0 = time.monotonic()
-        ec = ("-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
-        ca_key = self.cert_dir / "ca.key"
-        csr = self.cert_dir / "server.csr"
-        ext = self.cert_dir / "server.ext"
-        self._openssl("genpkey", *ec, "-out", str(ca_key))
-        self._openssl(
-            "req", "-x509", "-new", "-key", str(ca_key), "-sha256", "-days", "3650",
-            "-subj", f"/CN=hubd throwaway test CA {secrets.token_hex(4)}",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-out", str(self.ca_file),
-        )  # fmt: skip
-        self._openssl("genpkey", *ec, "-out", str(self.key_file))
-        self._openssl(
-            "req", "-new", "-key", str(self.key_file), "-subj", f"/CN={self.domain}",
-            "-out", str(csr),
-        )  # fmt: skip
-        ext.write_text(
-            "basicConstraints=critical,CA:FALSE\n"
-            "keyUsage=critical,digitalSignature\n"
-            "extendedKeyUsage=serverAuth\n"
-            f"subjectAltName=DNS:{self.domain}\n"
-            "subjectKeyIdentifier=hash\n"
-            "authorityKeyIdentifier=keyid,issuer\n",
-            encoding="ascii",
-        )
-        self._openssl(
-            "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file), "-CAkey", str(ca_key),
-            "-set_serial", str(secrets.randbits(63) + 1), "-days", "825", "-sha256",
-            "-extfile", str(ext), "-out", str(self.cert_file),
-        )  # fmt: skip
-        csr.unlink()
-        ext.unlink()
+        try:
+            make_certificates(
+                self.cert_dir, self.domain, self.ca_file, self.cert_file, self.key_file
+            )
+        except CertificateError as err:
+            raise ProsodyError(str(err)) from None
         log.debug("made CA and certificate for %s in %.3fs", self.domain, time.monotonic() - t0)
 
     def _write_config(self) -> None:
@@ -306,6 +266,13 @@ class ProsodyServer:
         ]
         if self.muc_domain is not None:
             lines += [f"Component {q(self.muc_domain)} {q('muc')}", ""]
+        if self.pubsub_domain is not None:
+            admins = q(f"hub@{self.domain}")
+            lines += [
+                f"Component {q(self.pubsub_domain)} {q('pubsub')}",
+                f"  admins = {{ {admins} }}",
+                "",
+            ]
         self.config_file.write_text("\n".join(lines), encoding="utf-8")
 
     # ------------------------------------------------------------- accounts

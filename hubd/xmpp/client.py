@@ -20,11 +20,12 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Presence
 
 from hubd.core.access import AccessPolicy
-from hubd.core.config import DiscoverySettings, RoomSettings, XmppSettings
+from hubd.core.config import RoomSettings, XmppSettings
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.ownership import Ownership
+from hubd.core.settings import DiscoverySettings
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands

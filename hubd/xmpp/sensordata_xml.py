@@ -318,7 +318,7 @@ def build_fields(seqnr: int, readings: Sequence[NodeReadings], done: bool) -> El
             attrs = {"value": xsd.format_datetime(stamp)}
             stamp_elem = SubElement(node, qname(NS_SENSORDATA, "timestamp"), attrs)
             for spec, value in group:
-                stamp_elem.append(_field_element(spec, value))
+                stamp_elem.append(field_element(spec, value))
     return root
 
 
@@ -329,7 +329,7 @@ def timestamp_elements(values: Sequence[tuple[FieldSpec, FieldValue]]) -> list[E
         stamp_elem = Element(
             qname(NS_SENSORDATA, "timestamp"), {"value": xsd.format_datetime(stamp)}
         )
-        stamp_elem.extend(_field_element(spec, value) for spec, value in group)
+        stamp_elem.extend(field_element(spec, value) for spec, value in group)
         elements.append(stamp_elem)
     return elements
 
@@ -358,7 +358,8 @@ def _by_timestamp(
     yield from groups.items()
 
 
-def _field_element(spec: FieldSpec, value: FieldValue) -> Element:
+def field_element(spec: FieldSpec, value: FieldValue) -> Element:
+    """One typed field element (``<numeric name value unit momentary .../>``), as readouts have."""
     if value.name != spec.name:
         raise ValueError(f"value of {value.name!r} given with the spec of {spec.name!r}")
     attrs = {"name": spec.name}

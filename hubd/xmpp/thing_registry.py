@@ -34,8 +34,8 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.backoff import Backoff
 from hubd.core.claim import KEY, MetaTag, meta_tags
-from hubd.core.config import DiscoverySettings
 from hubd.core.ownership import FILE_NAME, Ownership, new_key, save_ownership
+from hubd.core.settings import DiscoverySettings
 from hubd.errors import BadRequest
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.commands import ChatCommands
