@@ -8,4 +8,5 @@ ACCOUNTS: dict[str, str] = {
     "bob": "bobpass",  # reader
     "carol": "carolpass",  # controller
     "mallory": "mallorypass",  # stranger
+    "registry": "registrypass",  # a XEP-0347 Thing registry (tests/thing_registry.py)
 }

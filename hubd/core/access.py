@@ -153,6 +153,13 @@ class AccessPolicy:
         self._provisioned: OrderedDict[str, Provisioned] = OrderedDict()
         #: Ask the owners by chat about strangers' presence subscriptions.
         self.ask_owners = False
+        #: XEP-0347: owners a Thing registry named (claimed), merged into the owners.
+        self.claimed: tuple[str, ...] = ()
+        #: True for a hub with a registry and no owner of its own: until it is
+        #: claimed it grants nobody anything (set once, at start, like provisioning).
+        self.claimable: bool | None = None
+        self._listed: tuple[Iterable[str], Iterable[str], Iterable[str]] = ((), (), ())
+        self._listed_devices: Mapping[str, DeviceAccess] = {}
         self.limits = limits or LimitSettings()
         #: One limiter for every entry point: a sender's requests count together.
         self.limiter = RateLimiter(self.limits)
@@ -167,6 +174,8 @@ class AccessPolicy:
 
     def apply(self, config: Config) -> None:
         """Take the lists, per-device grants and limits of ``config`` (start and reload)."""
+        if self.claimable is None:
+            self.claimable = config.discovery is not None and not config.access.owners
         self.update(
             config.access.owners,
             config.access.controllers,
@@ -190,10 +199,29 @@ class AccessPolicy:
         devices: Mapping[str, DeviceAccess] | None = None,
     ) -> None:
         """Replace the lists in place: every service holding this policy sees the new ones."""
-        compiled = _Grants(owners, controllers, readers)
+        self._listed = (tuple(owners), tuple(controllers), tuple(readers))
+        self._listed_devices = dict(devices or {})
+        self._compile()
+
+    def set_claimed(self, owners: Iterable[str]) -> None:
+        """The owners a Thing registry named (XEP-0347), merged with the listed owners."""
+        self.claimed = tuple(o.lower() for o in owners)
+        self._compile()
+
+    @property
+    def locked(self) -> bool:
+        """True while an unclaimed hub waits for its owner: nobody holds any role."""
+        return bool(self.claimable) and not self.claimed
+
+    def _compile(self) -> None:
+        owners, controllers, readers = self._listed
+        devices = self._listed_devices
+        if self.locked:
+            owners, controllers, readers, devices = (), (), (), {}
+        compiled = _Grants((*owners, *self.claimed), controllers, readers)
         per_device = {
             node_id: _Grants(grant.owners, grant.controllers, grant.readers)
-            for node_id, grant in (devices or {}).items()
+            for node_id, grant in devices.items()
         }
         # Swapped whole, on the loop thread: no request ever sees half of an update.
         self._global, self._devices = compiled, per_device

@@ -29,6 +29,7 @@ from hubd.core.registry import DriverRegistry, UnknownDriver
 from hubd.core.settings import (
     BleSettings,
     BusSettings,
+    DiscoverySettings,
     EventsSettings,
     GpioSettings,
     PubSubSettings,
@@ -172,6 +173,7 @@ class _TopLevel(BaseModel):
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = LimitSettings()
     uploads: UploadSettings = UploadSettings()
+    discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -193,6 +195,7 @@ class Config:
     rooms: tuple[RoomSettings, ...] = ()
     limits: LimitSettings = field(default_factory=LimitSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
 
 
@@ -292,6 +295,7 @@ class _Validator:
             rooms=top.rooms,
             limits=top.limits,
             uploads=top.uploads,
+            discovery=top.discovery,
             pubsub=top.pubsub,
         )
 

@@ -1,4 +1,4 @@
-"""Plain settings sections: the buses (``gpio:``, ``ble:``) drivers read, ``events:``, ``pubsub:``.
+"""Plain settings sections: buses (``gpio:``, ``ble:``), ``events:``, ``pubsub:``, ``discovery:``.
 
 These are plain data in the core: the core names the config sections of the
 contract but never imports the drivers that use them.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hubd.core.claim import check_tag
 
 PinFactoryName = Literal["lgpio", "mock", "rpigpio", "pigpio", "native"]
 
@@ -110,6 +112,36 @@ class PubSubSettings(BaseModel):
     def pep(self) -> bool:
         """True when the nodes live on the hub's own account."""
         return self.service == "pep"
+
+
+class DiscoverySettings(BaseModel):
+    """``discovery:``: register with a XEP-0347 Thing registry, to be claimed by an owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str = Field(description='"auto" (a component of the server) or the registry\'s JID')
+    meta: dict[str, str | float] = Field(
+        default_factory=lambda: dict[str, str | float](MODEL="hubd", CLASS="gateway"),
+        description="the meta tags registered (KEY is added: a secret kept in state_dir)",
+    )
+    self_owned: bool = Field(default=False, description="register as public and self-owned")
+
+    @field_validator("registry")
+    @classmethod
+    def _check_registry(cls, value: str) -> str:
+        if value != "auto" and not re.fullmatch(r"([^@/\s]+@)?[^@/\s]+(/\S+)?", value):
+            raise ValueError('"auto", a component (registry.example.org) or a JID')
+        return value
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _check_meta(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name, tag in value.items():
+                check_tag(str(name), tag)
+                if str(name).upper() == "KEY":
+                    raise ValueError("KEY is made by hubd (a secret in state_dir): leave it out")
+        return value
 
 
 class UploadSettings(BaseModel):

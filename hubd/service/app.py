@@ -32,6 +32,7 @@ from hubd.core.hub import Hub
 from hubd.core.memory import FileMemory
 from hubd.core.model import FieldValue, NodeState
 from hubd.core.node import Node
+from hubd.core.ownership import Ownership, load_ownership
 from hubd.core.registry import DriverRegistry
 from hubd.core.resources import SharedResources
 from hubd.core.supervisor import START_TIMEOUT, STOP_TIMEOUT, NodeSupervisor
@@ -179,6 +180,10 @@ class App:
         store.listeners.append(self._update_status)
         self.events = EventEngine(self.hub, store, self.config.events)
         await self.events.load()
+        ownership: Ownership | None = None
+        if self.config.discovery is not None:
+            # The registry key and the owner a registry named (XEP-0347), kept in state_dir.
+            ownership = await asyncio.to_thread(load_ownership, self.config.state_dir)
         client = HubClient(
             self.config.xmpp,
             self.config.password.get_secret_value(),
@@ -187,6 +192,9 @@ class App:
             events=self.events,
             rooms=self.config.rooms,
             uploads=self.config.uploads,
+            discovery=self.config.discovery,
+            state_dir=self.config.state_dir,
+            ownership=ownership,
         )
         self.client = client
         if self.config.pubsub is not None:

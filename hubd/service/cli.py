@@ -1,4 +1,4 @@
-"""The ``hubd`` command: ``run``, ``check``, ``drivers``."""
+"""The ``hubd`` command: ``run``, ``check``, ``drivers``, ``claim``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,11 @@ def _parser(plugins: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
     drivers = commands.add_parser("drivers", help="list installed drivers, options and fields")
     drivers.set_defaults(func=_drivers)
+    claim = commands.add_parser(
+        "claim", help="print the XEP-0347 claim code (and QR code) for the hub's owner"
+    )
+    claim.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    claim.set_defaults(func=_claim)
     # Commands that drivers bring (e.g. ble-record), found like drivers: by entry
     # point, so the core names none of them and imports them only when run.
     for name, point in plugins.items():
@@ -82,7 +87,21 @@ def _check(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     print(f"{args.config}: OK ({len(config.devices)} devices, account {config.xmpp.jid})")
+    from hubd.service.claim_code import owner_line
+
+    line = owner_line(config)
+    if line is not None:
+        print(line)
     return 0
+
+
+def _claim(args: argparse.Namespace) -> int:
+    config = _load(args.config, sys.stderr)
+    if config is None:
+        return 1
+    from hubd.service.claim_code import print_claim
+
+    return print_claim(config, sys.stdout)
 
 
 def _run(args: argparse.Namespace) -> int:

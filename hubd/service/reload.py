@@ -76,6 +76,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         changed.append("metrics")
     if old.events != new.events:
         changed.append("events")
+    if old.discovery != new.discovery:
+        changed.append("discovery")
     if old.pubsub != new.pubsub:
         changed.append("pubsub")
     if old.access.provisioning != new.access.provisioning:

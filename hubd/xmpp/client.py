@@ -9,8 +9,10 @@ for everyone else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
@@ -22,7 +24,8 @@ from hubd.core.config import RoomSettings, XmppSettings
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
-from hubd.core.settings import UploadSettings
+from hubd.core.ownership import Ownership
+from hubd.core.settings import DiscoverySettings, UploadSettings
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
@@ -33,12 +36,15 @@ from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
+from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.thing_registry import ThingRegistryClient
 from hubd.xmpp.upload import HttpUpload
+from hubd.xmpp.vcard import VCardPublisher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +73,9 @@ class HubClient:
         events: EventEngine | None = None,
         rooms: Sequence[RoomSettings] = (),
         uploads: UploadSettings | None = None,
+        discovery: DiscoverySettings | None = None,
+        state_dir: Path | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -122,6 +131,18 @@ class HubClient:
         )
         self.adhoc = AdhocService(xmpp, self.commands, access)
         self.presence_requests = PresenceRequests(xmpp, access, self.commands, self.provisioning)
+        # Service discovery of the tree (XEP-0030) and the vCard people see.
+        self.disco_tree = DiscoTree(xmpp, hub, access, events=events is not None)
+        name = str(discovery.meta.get("NAME", "hubd")) if discovery is not None else "hubd"
+        self.vcard = VCardPublisher(xmpp, hub, name)
+        self.registry: ThingRegistryClient | None = None
+        if discovery is not None:
+            assert state_dir is not None
+            assert ownership is not None
+            self.registry = ThingRegistryClient(
+                xmpp, access, discovery, state_dir, ownership, self.commands
+            )
+            self.presence_requests.friends.append(self._is_registry)
         self.rooms = tuple(rooms)
         self.engine = events
         if events is not None:
@@ -139,7 +160,21 @@ class HubClient:
     async def run(self) -> None:
         """Stay connected until cancelled (raises XmppAuthError when refused)."""
         await self._watch_for_rooms()
-        await self.connection.run()
+        # The helpers live exactly as long as this task: cancelled and awaited on the way out.
+        helpers = [asyncio.create_task(self.vcard.run(), name="vcard")]
+        if self.registry is not None:
+            helpers.append(asyncio.create_task(self.registry.run(), name="thing registry"))
+        for helper in helpers:
+            helper.add_done_callback(_report_crash)
+        try:
+            await self.connection.run()
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def _is_registry(self, bare: str) -> bool:
+        return self.registry is not None and self.registry.is_registry(JID(bare))
 
     async def close(self) -> None:
         """Say goodbye: presence unavailable, then close the stream."""
@@ -216,6 +251,12 @@ class HubClient:
         """Send the status line again when connected (node states or the node table changed)."""
         if self.connection.connected.is_set():
             self.send_presence()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A helper that ends by itself has a bug: say so (the rest of hubd goes on)."""
+    if not task.cancelled() and task.exception() is not None:
+        _LOGGER.error("%s stopped: %r", task.get_name(), task.exception())
 
 
 def _nobody(_jid: JID) -> bool:

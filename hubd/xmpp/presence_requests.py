@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
@@ -49,6 +50,8 @@ class PresenceRequests:
         self.provisioning = provisioning
         #: Requesters waiting for an owner's answer, oldest first.
         self.pending: OrderedDict[str, None] = OrderedDict()
+        #: More friends than the lists name (the Thing registry): bare JID -> approve?
+        self.friends: list[Callable[[str], bool]] = []
         # The owners' answers: bare JID -> allowed (bounded, oldest forgotten).
         self._answers: OrderedDict[str, bool] = OrderedDict()
         xmpp.add_event_handler("presence_subscribe", self._on_subscribe)
@@ -75,12 +78,14 @@ class PresenceRequests:
 
     async def _on_subscribe(self, presence: Any) -> None:
         requester = presence["from"].bare.lower()
-        friend = self.access.allows_any(requester, Role.READER)
+        friend = self.access.allows_any(requester, Role.READER) or any(
+            is_friend(requester) for is_friend in self.friends
+        )
         if not friend and self.provisioning is not None:
             # XEP-0324: the provisioning server decides about everyone else.
             friend = await self.provisioning.is_friend(requester)
         if friend:
-            self._approve(requester, "in the access lists or a friend of the provisioning server")
+            self._approve(requester, "in the access lists, or a provisioning or registry friend")
             return
         if not self.access.ask_owners:
             self._refuse(requester, "not in access lists")
