@@ -18,9 +18,13 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     │   └── InvalidValue          wrong type or out of range (also a ValueError)
     ├── StoreUnavailable          the state file cannot be written now (disk full, I/O error)
     ├── ChartUnavailable          a chart cannot be drawn (no drawing library, the worker failed)
-    └── UploadError               a file cannot be shared through the server (XEP-0363)
-        ├── UploadUnavailable     the server offers no upload service
-        └── UploadRefused         the service refused this file (too large, quota, not allowed)
+    ├── UploadError               a file cannot be shared through the server (XEP-0363)
+    │   ├── UploadUnavailable     the server offers no upload service
+    │   └── UploadRefused         the service refused this file (too large, quota, not allowed)
+    └── OmemoError                end-to-end encryption (XEP-0384 OMEMO) failed
+        ├── OmemoUnavailable      no OMEMO now: the key store cannot be opened, no PEP
+        ├── EncryptionFailed      a message cannot be encrypted for its recipient (nothing is sent)
+        └── DeviceDistrusted      a message came from a device an owner distrusted
 
 Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
 their edge; nothing above the drivers catches a library exception.  The XMPP
@@ -163,3 +167,22 @@ class PubSubRefused(HubdError):
         super().__init__(reason + (f": {text}" if text else ""))
         self.condition = condition
         self.detail = detail
+
+
+class OmemoError(HubdError):
+    """End-to-end encryption (XEP-0384 OMEMO) failed."""
+
+
+class OmemoUnavailable(OmemoError):
+    """OMEMO cannot be used now: its key store cannot be opened, or the server offers no PEP."""
+
+
+class EncryptionFailed(OmemoError):
+    """A message cannot be encrypted for its recipient (no trusted device, keys not found).
+
+    Nothing is sent in the clear instead.
+    """
+
+
+class DeviceDistrusted(OmemoError):
+    """An encrypted message came from a device an owner distrusted (it is not decrypted)."""

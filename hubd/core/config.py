@@ -32,8 +32,10 @@ from hubd.core.settings import (
     DiscoverySettings,
     EventsSettings,
     GpioSettings,
+    OmemoSettings,
     PubSubSettings,
     UploadSettings,
+    resolve_omemo,
 )
 from hubd.core.yamlsource import Path_, YamlDocument, YamlSyntaxError, parse_yaml
 from hubd.errors import BrokenPlugin, ConfigError, ConfigProblem
@@ -175,6 +177,7 @@ class _TopLevel(BaseModel):
     uploads: UploadSettings = UploadSettings()
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    omemo: OmemoSettings = OmemoSettings()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -197,6 +200,7 @@ class Config:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    omemo: OmemoSettings = field(default_factory=OmemoSettings)  # enabled: resolved
 
 
 def load_config(
@@ -271,6 +275,9 @@ class _Validator:
             password = self.resolve_password(top.xmpp)
             self.check_rooms(top.rooms, {d.id for d in devices})
             self.check_pubsub(top, {d.id for d in devices})
+            omemo, omemo_problems = resolve_omemo(top.omemo)
+            for key, message in omemo_problems:
+                self.problem(("omemo", key), message)
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -297,6 +304,7 @@ class _Validator:
             uploads=top.uploads,
             discovery=top.discovery,
             pubsub=top.pubsub,
+            omemo=omemo,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:

@@ -195,6 +195,7 @@ class App:
             discovery=self.config.discovery,
             state_dir=self.config.state_dir,
             ownership=ownership,
+            omemo=self.config.omemo,
         )
         self.client = client
         if self.config.pubsub is not None:
