@@ -109,3 +109,12 @@ def test_root_source_is_not_a_remote_id(tmp_path: Path) -> None:
     # MeteringTopology fails the id pattern already: sources are lower case.
     text = "\n".join(problems(tmp_path, "remotes:\n  - {id: MeteringTopology, jid: a@b.org/c}\n"))
     assert "remotes[0].id" in text
+
+
+def test_a_changed_remote_needs_a_restart(tmp_path: Path) -> None:
+    from hubd.service.reload import needs_restart
+
+    old = load(tmp_path, "")
+    new = load(tmp_path, "remotes:\n  - {id: garage, jid: garage@example.org/hubd}\n")
+    assert needs_restart(old, new) == ["remotes"]
+    assert needs_restart(new, new) == []
