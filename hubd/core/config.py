@@ -26,6 +26,7 @@ from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
+from hubd.core.remote_settings import RemoteSettings, remote_problems
 from hubd.core.settings import (
     BleSettings,
     BusSettings,
@@ -175,6 +176,7 @@ class _TopLevel(BaseModel):
     uploads: UploadSettings = UploadSettings()
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    remotes: tuple[RemoteSettings, ...] = ()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -197,6 +199,7 @@ class Config:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    remotes: tuple[RemoteSettings, ...] = ()
 
 
 def load_config(
@@ -271,6 +274,13 @@ class _Validator:
             password = self.resolve_password(top.xmpp)
             self.check_rooms(top.rooms, {d.id for d in devices})
             self.check_pubsub(top, {d.id for d in devices})
+            for loc, message in remote_problems(
+                top.remotes,
+                top.xmpp.jid,
+                (d.id for d in devices),
+                (d.driver.split(".", 1)[0] for d in devices),
+            ):
+                self.problem(("remotes", *loc), message)
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -297,6 +307,7 @@ class _Validator:
             uploads=top.uploads,
             discovery=top.discovery,
             pubsub=top.pubsub,
+            remotes=top.remotes,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:
