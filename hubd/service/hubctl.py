@@ -168,14 +168,24 @@ def _global_options(parser: argparse.ArgumentParser, *, again: bool) -> None:
         "--password-file",
         type=Path,
         default=default,
+        metavar="FILE",
         help="a file whose first line is the password",
     )
     group.add_argument(
-        "--server", default=default, help="the XMPP server (default: the JID's domain)"
+        "--server",
+        default=default,
+        metavar="HOST",
+        help="the XMPP server (default: the JID's domain)",
     )
-    group.add_argument("--port", type=_positive(int), default=default, help="its port (5222)")
     group.add_argument(
-        "--ca-file", type=Path, default=default, help="a CA certificate to trust (PEM)"
+        "--port", type=_positive(int), default=default, metavar="N", help="its port (5222)"
+    )
+    group.add_argument(
+        "--ca-file",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help="a CA certificate (PEM) to trust",
     )
     group.add_argument(
         "--json",
@@ -194,11 +204,10 @@ def _global_options(parser: argparse.ArgumentParser, *, again: bool) -> None:
 
 def build_parser() -> _Parser:
     """The whole command line, with a man-page style ``--help`` per command."""
-    summary = "\n".join(f"  {name:<8} {line}" for name, (line, _, _) in COMMANDS.items())
     parser = _Parser(
         prog="hubctl",
         description="Read, set and watch a hubd (or any XEP-0323/0325 concentrator) from a shell.",
-        epilog=f"commands:\n{summary}\n\n{ACCOUNT}\n{JSON_NOTE}\n{EXIT_STATUS}\n"
+        epilog=f"{ACCOUNT}\n{JSON_NOTE}\n{EXIT_STATUS}\n"
         "hubctl COMMAND --help describes each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,

@@ -243,10 +243,11 @@ class HubSession:
                 done, _ = await asyncio.wait(
                     waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
                 )
+                if getter not in done:
+                    getter.cancel()
                 if answer in done:
                     answer.result()  # raises the hub's refusal
                 if getter not in done:
-                    getter.cancel()
                     if not done:
                         raise NoAnswer(f"no answer from {to} within {self.timeout:g} s")
                     continue

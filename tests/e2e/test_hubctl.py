@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from accounts import ACCOUNTS
+from defusedxml.ElementTree import fromstring
 from hubd_process import WITH_DIMMER, HubdProcess
 from iot_client import CTRL, SD, field_values, iq, readout
 from slixmpp.xmlstream.handler import Callback
@@ -340,6 +341,9 @@ async def test_refusals_are_status_1_with_the_hubs_reason(hub: HubdProcess, hubc
     missing = await hubctl("read", HUB, "attic")
     assert missing.status == 1, missing
     assert "item-not-found: no such node: attic" in missing.err
+    not_watched = await hubctl("watch", HUB, "attic")
+    assert not_watched.status == 1, not_watched
+    assert "item-not-found" in not_watched.err
     no_field = await hubctl("read", HUB, "porch-light", "colour")
     assert no_field.status == 1, no_field
     assert "porch-light has no field 'colour'" in no_field.err
@@ -378,3 +382,52 @@ async def test_a_hub_that_is_not_online_is_status_1(hubctl: Hubctl) -> None:
     run = await hubctl("read", "carol@localhost/nowhere")
     assert run.status == 1, run
     assert "not online" in run.err
+
+
+@pytest.fixture
+async def thing(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
+    """Another make of device: answers a readout the XEP's other legal way.
+
+    The values come first, without ``done``; a standalone ``<done/>`` ends the
+    readout; the IQ result comes last and carries no ``<accepted/>``.  It is
+    no concentrator: XEP-0326 requests get slixmpp's feature-not-implemented.
+    """
+    client = await connect_client(prosody, "garage-hub", ACCOUNTS["garage-hub"], resource="thing")
+
+    def on_req(request: Any) -> None:
+        seqnr = request.xml[0].get("seqnr")
+        for body in (
+            f"<fields xmlns='{SD}' seqnr='{seqnr}'><node nodeId='Device01'>"
+            "<timestamp value='2013-03-07T16:24:30Z'>"
+            "<numeric name='Temperature' momentary='true' value='23.40' unit='°C'/>"
+            "</timestamp></node></fields>",
+            f"<done xmlns='{SD}' seqnr='{seqnr}'/>",
+        ):
+            message = client.make_message(mto=request["from"])
+            message.xml.append(fromstring(body))
+            message.send()
+        request.reply(clear=True).send()
+
+    client.register_handler(
+        Callback("readout", MatchXPath(f"{{jabber:client}}iq/{{{SD}}}req"), on_req)
+    )
+    yield client
+    await client.disconnect_and_wait()
+
+
+async def test_another_concentrators_readout(hubctl: Hubctl, thing: TestClient) -> None:
+    [value] = assert_json_values(
+        await hubctl("--json", "read", "garage-hub@localhost/thing", "Device01", "Temperature")
+    )
+    assert value == {
+        "device": "Device01",
+        "field": "Temperature",
+        "value": 23.40,
+        "type": "numeric",
+        "unit": "°C",
+        "time": "2013-03-07T16:24:30Z",
+    }
+    # Not a concentrator: list does without the tree, from the readout alone.
+    listed = await hubctl("list", "garage-hub@localhost/thing")
+    assert listed.status == 0, listed
+    assert listed.lines()[0].startswith("Device01  Temperature  23.40 °C  ")
