@@ -137,6 +137,17 @@ class HubSession:
             if not started.done():
                 started.set_exception(CannotConnect(reason))
 
+        def closed(reason: Any) -> str:
+            detail = problem[-1] if problem else str(reason or "")
+            if "CERTIFICATE_VERIFY_FAILED" in detail:
+                return (
+                    f"the certificate of {target} is not trusted (give its CA with --ca-file "
+                    f"or HUBCTL_CA_FILE): {detail}"
+                )
+            return f"{target} closed the connection before the login" + (
+                f" ({detail})" if detail else ""
+            )
+
         def on_failed_auth(_event: Any) -> None:
             if "starttls" not in xmpp.features:
                 fail(f"{target} offered no TLS; hubctl never logs in unencrypted")
@@ -149,13 +160,7 @@ class HubSession:
             ("connection_failed", lambda err: fail(f"cannot connect to {target}: {err}")),
             ("ssl_invalid_chain", lambda err: problem.append(f"TLS not trusted: {err}")),
             ("stream_error", lambda err: problem.append(f"stream error: {err['condition']}")),
-            (
-                "disconnected",
-                lambda reason: fail(
-                    f"{target} closed the connection before the login"
-                    + (f": {problem[-1]}" if problem else f" ({reason})" if reason else "")
-                ),
-            ),
+            ("disconnected", lambda reason: fail(closed(reason))),
         ]
         for event, handler in handlers:
             xmpp.add_event_handler(event, handler)

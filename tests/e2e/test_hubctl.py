@@ -328,6 +328,7 @@ async def test_no_server_and_an_untrusted_server_are_status_3(hubctl: Hubctl) ->
     untrusted.env = env
     run = await untrusted("read", HUB)
     assert run.status == 3, run
+    assert "is not trusted (give its CA with --ca-file" in run.err
 
 
 async def test_refusals_are_status_1_with_the_hubs_reason(hub: HubdProcess, hubctl: Hubctl) -> None:
