@@ -18,9 +18,14 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     │   └── InvalidValue          wrong type or out of range (also a ValueError)
     ├── StoreUnavailable          the state file cannot be written now (disk full, I/O error)
     ├── ChartUnavailable          a chart cannot be drawn (no drawing library, the worker failed)
-    └── UploadError               a file cannot be shared through the server (XEP-0363)
-        ├── UploadUnavailable     the server offers no upload service
-        └── UploadRefused         the service refused this file (too large, quota, not allowed)
+    ├── UploadError               a file cannot be shared through the server (XEP-0363)
+    │   ├── UploadUnavailable     the server offers no upload service
+    │   └── UploadRefused         the service refused this file (too large, quota, not allowed)
+    └── HubctlError               hubctl, the command-line client, could not do what was asked
+        ├── UsageError            bad arguments or account settings (exit status 2)
+        ├── CannotConnect         the server cannot be reached, or refused the login (status 3)
+        ├── HubRefused            the hub answered with an error (status 1)
+        └── NoAnswer              the hub did not answer within the timeout (status 1)
 
 Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
 their edge; nothing above the drivers catches a library exception.  The XMPP
@@ -163,3 +168,38 @@ class PubSubRefused(HubdError):
         super().__init__(reason + (f": {text}" if text else ""))
         self.condition = condition
         self.detail = detail
+
+
+class HubctlError(HubdError):
+    """hubctl (the command-line client) could not do what was asked; ``exit_status`` says how."""
+
+    exit_status = 1
+
+
+class UsageError(HubctlError):
+    """hubctl was called wrongly: an argument, an option or an account setting is bad."""
+
+    exit_status = 2
+
+
+class CannotConnect(HubctlError):
+    """hubctl cannot reach the XMPP server, trust its certificate, or log in."""
+
+    exit_status = 3
+
+
+class HubRefused(HubctlError):
+    """The hub answered with an error (forbidden, not found, bad value, a node that failed).
+
+    ``condition`` is the XMPP error condition (``forbidden``) or the XEP-0326
+    result code (``NotFound``); the message is the hub's reason.
+    """
+
+    def __init__(self, condition: str, text: str = "") -> None:
+        super().__init__(f"{condition}: {text}" if text else condition)
+        self.condition = condition
+        self.text = text
+
+
+class NoAnswer(HubctlError):
+    """The hub did not answer within the timeout (it is offline, busy, or ignores the request)."""
