@@ -9,6 +9,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * idle.py        idle CPU and wake-ups with 100 devices
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
+* oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import events
 import footprint
 import idle
+import oneshot
 import plot
 import readout
 import soak
@@ -45,6 +47,7 @@ BENCHMARKS = {
     "idle": idle,
     "plot": plot,
     "soak": soak,
+    "oneshot": oneshot,
 }
 
 
@@ -92,6 +95,8 @@ def main() -> int:
                 args.seconds = 60
             elif name == "plot":
                 args.quick = True
+            elif name == "oneshot":
+                args.rounds = 5
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

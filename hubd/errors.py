@@ -21,10 +21,15 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     ├── UploadError               a file cannot be shared through the server (XEP-0363)
     │   ├── UploadUnavailable     the server offers no upload service
     │   └── UploadRefused         the service refused this file (too large, quota, not allowed)
-    └── OmemoError                end-to-end encryption (XEP-0384 OMEMO) failed
-        ├── OmemoUnavailable      no OMEMO now: the key store cannot be opened, no PEP
-        ├── EncryptionFailed      a message cannot be encrypted for its recipient (nothing is sent)
-        └── DeviceDistrusted      a message came from a device an owner distrusted
+    ├── OmemoError                end-to-end encryption (XEP-0384 OMEMO) failed
+    │   ├── OmemoUnavailable      no OMEMO now: the key store cannot be opened, no PEP
+    │   ├── EncryptionFailed      a message cannot be encrypted for its recipient (nothing is sent)
+    │   └── DeviceDistrusted      a message came from a device an owner distrusted
+    └── HubctlError               hubctl, the command-line client, could not do what was asked
+        ├── UsageError            bad arguments or account settings (exit status 2)
+        ├── CannotConnect         the server cannot be reached, or refused the login (status 3)
+        ├── HubRefused            the hub answered with an error (status 1)
+        └── NoAnswer              the hub did not answer within the timeout (status 1)
 
 Drivers translate library exceptions (gpiozero, pyserial, bleak) into these at
 their edge; nothing above the drivers catches a library exception.  The XMPP
@@ -186,3 +191,38 @@ class EncryptionFailed(OmemoError):
 
 class DeviceDistrusted(OmemoError):
     """An encrypted message came from a device an owner distrusted (it is not decrypted)."""
+
+
+class HubctlError(HubdError):
+    """hubctl (the command-line client) could not do what was asked; ``exit_status`` says how."""
+
+    exit_status = 1
+
+
+class UsageError(HubctlError):
+    """hubctl was called wrongly: an argument, an option or an account setting is bad."""
+
+    exit_status = 2
+
+
+class CannotConnect(HubctlError):
+    """hubctl cannot reach the XMPP server, trust its certificate, or log in."""
+
+    exit_status = 3
+
+
+class HubRefused(HubctlError):
+    """The hub answered with an error (forbidden, not found, bad value, a node that failed).
+
+    ``condition`` is the XMPP error condition (``forbidden``) or the XEP-0326
+    result code (``NotFound``); the message is the hub's reason.
+    """
+
+    def __init__(self, condition: str, text: str = "") -> None:
+        super().__init__(f"{condition}: {text}" if text else condition)
+        self.condition = condition
+        self.text = text
+
+
+class NoAnswer(HubctlError):
+    """The hub did not answer within the timeout (it is offline, busy, or ignores the request)."""

@@ -9,4 +9,5 @@ ACCOUNTS: dict[str, str] = {
     "carol": "carolpass",  # controller
     "mallory": "mallorypass",  # stranger
     "registry": "registrypass",  # a XEP-0347 Thing registry (tests/thing_registry.py)
+    "garage-hub": "garagepass",  # a second hub, a data source of the first (remotes:)
 }

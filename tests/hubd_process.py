@@ -38,6 +38,11 @@ WITH_DIMMER = (
 )
 
 
+def _lists(lists: dict[str, list[str]]) -> str:
+    # Indented for the dedent of the header: its lines start at column 12.
+    return "\n            ".join(f"  {role}: [{', '.join(jids)}]" for role, jids in lists.items())
+
+
 class HubdProcess:
     """One hubd daemon in a child process, its log in a file."""
 
@@ -54,26 +59,32 @@ class HubdProcess:
         extra_config: str = "",
         provisioning: str | None = None,
         access_extra: str = "",
+        account: str = "hub",
+        access_lists: dict[str, list[str]] | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.password = password
-        self.jid = server.jid("hub") + "/hubd"
+        self.jid = server.jid(account) + "/hubd"
+        # access_lists: owners/controllers/readers instead of alice/carol/bob.
+        lists = access_lists or {
+            "owners": [server.jid("alice")],
+            "controllers": [server.jid("carol")],
+            "readers": [server.jid("bob")],
+        }
         (workdir / "password").write_text(password + "\n")
         (workdir / "password").chmod(0o600)
         self.config_file = workdir / "config.yaml"
         header = textwrap.dedent(
             f"""\
             xmpp:
-              jid: {server.jid("hub")}
+              jid: {server.jid(account)}
               password_file: password
               server: {server.host}
               port: {port or server.port}
               ca_file: {server.ca_file}
             access:
-              owners: [{server.jid("alice")}]
-              controllers: [{server.jid("carol")}]
-              readers: [{server.jid("bob")}]
+            {_lists(lists)}
             state_dir: state
             gpio:
               pin_factory: mock

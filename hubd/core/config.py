@@ -26,6 +26,7 @@ from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
+from hubd.core.remote_settings import RemoteSettings, remote_problems
 from hubd.core.settings import (
     BleSettings,
     BusSettings,
@@ -178,6 +179,7 @@ class _TopLevel(BaseModel):
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
     omemo: OmemoSettings = OmemoSettings()
+    remotes: tuple[RemoteSettings, ...] = ()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -201,6 +203,7 @@ class Config:
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
     omemo: OmemoSettings = field(default_factory=OmemoSettings)  # enabled: resolved
+    remotes: tuple[RemoteSettings, ...] = ()
 
 
 def load_config(
@@ -278,6 +281,13 @@ class _Validator:
             omemo, omemo_problems = resolve_omemo(top.omemo)
             for key, message in omemo_problems:
                 self.problem(("omemo", key), message)
+            for loc, message in remote_problems(
+                top.remotes,
+                top.xmpp.jid,
+                (d.id for d in devices),
+                (d.driver.split(".", 1)[0] for d in devices),
+            ):
+                self.problem(("remotes", *loc), message)
         if self.problems or top is None:
             raise ConfigError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return Config(
@@ -305,6 +315,7 @@ class _Validator:
             discovery=top.discovery,
             pubsub=top.pubsub,
             omemo=omemo,
+            remotes=top.remotes,
         )
 
     def check_rooms(self, rooms: Sequence[RoomSettings], device_ids: set[str]) -> None:

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, Value
-from hubd.core.node import Node
+
+if TYPE_CHECKING:
+    # Only in annotations: hubctl words values with this module and must not
+    # pay for the node's import of the driver model (pydantic) at each start.
+    from hubd.core.node import Node
 
 #: Longest string value shown in a reply; serial lines can be long.
 MAX_TEXT = 120

@@ -196,6 +196,7 @@ class App:
             state_dir=self.config.state_dir,
             ownership=ownership,
             omemo=self.config.omemo,
+            remotes=self.config.remotes,
         )
         self.client = client
         if self.config.pubsub is not None:

@@ -82,4 +82,6 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         changed.append("pubsub")
     if old.access.provisioning != new.access.provisioning:
         changed.append("access.provisioning")
+    if old.remotes != new.remotes:
+        changed.append("remotes")
     return changed

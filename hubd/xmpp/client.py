@@ -25,6 +25,8 @@ from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.ownership import Ownership
+from hubd.core.remote_settings import RemoteSettings
+from hubd.core.remote_source import RemoteSources
 from hubd.core.settings import DiscoverySettings, OmemoSettings, UploadSettings
 from hubd.errors import OmemoUnavailable
 from hubd.events.engine import EventEngine
@@ -36,6 +38,7 @@ from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
+from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
@@ -43,6 +46,7 @@ from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.remotes import RemoteHubs
 from hubd.xmpp.thing_registry import ThingRegistryClient
 from hubd.xmpp.upload import HttpUpload
 from hubd.xmpp.vcard import VCardPublisher
@@ -81,6 +85,7 @@ class HubClient:
         state_dir: Path | None = None,
         ownership: Ownership | None = None,
         omemo: OmemoSettings | None = None,
+        remotes: Sequence[RemoteSettings] = (),
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -117,7 +122,16 @@ class HubClient:
             if access.provisioning is None
             else ProvisioningService(xmpp, access, access.provisioning)
         )
-        self.iot = IotServices(xmpp, hub, access, None if events is None else events.store)
+        # Other hubs as data sources of this one (remotes:), browsed through the concentrator.
+        self.remotes = RemoteSources(remotes)
+        self.remote_hubs = RemoteHubs(xmpp, self.remotes) if remotes else None
+        self.iot = IotServices(
+            xmpp,
+            hub,
+            access,
+            None if events is None else events.store,
+            RemoteBrowse(self.remotes, access) if remotes else None,
+        )
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
@@ -201,6 +215,8 @@ class HubClient:
         helpers = [asyncio.create_task(self.vcard.run(), name="vcard")]
         if self.registry is not None:
             helpers.append(asyncio.create_task(self.registry.run(), name="thing registry"))
+        if self.remote_hubs is not None:
+            helpers.append(asyncio.create_task(self.remote_hubs.run(), name="remote hubs"))
         for helper in helpers:
             helper.add_done_callback(_report_crash)
         try:

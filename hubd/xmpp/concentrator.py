@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 from xml.etree.ElementTree import Element, SubElement
 
 from hubd.core import xsd
@@ -97,6 +98,19 @@ class Answer:
     error: ErrorCondition | None = None
 
 
+class ChildSources(Protocol):
+    """More data sources under ``MeteringTopology`` than the hub's own (remote hubs)."""
+
+    def data_sources(self, viewer: str) -> list[Element]:
+        """Their ``<dataSource>`` elements as ``viewer`` may see them."""
+
+    def handles(self, command: str, request: Element) -> bool:
+        """True when ``request`` names one of them."""
+
+    def handle(self, viewer: str, command: str, request: Element) -> Answer:
+        """Answer such a request."""
+
+
 class _Failure(Exception):
     def __init__(self, result: Result, text: str) -> None:
         self.result = result
@@ -107,9 +121,12 @@ class _Failure(Exception):
 class Concentrator:
     """Answers XEP-0326 requests about the hub's nodes."""
 
-    def __init__(self, hub: Hub, access: AccessPolicy) -> None:
+    def __init__(
+        self, hub: Hub, access: AccessPolicy, children: ChildSources | None = None
+    ) -> None:
         self.hub = hub
         self.access = access
+        self.children = children
         self._commands: dict[str, Callable[[Element], Element]] = {
             "getCapabilities": self._get_capabilities,
             "getAllDataSources": self._get_all_data_sources,
@@ -145,9 +162,9 @@ class Concentrator:
             self.access.admit(requester, Role.READER, request)
         except AccessDenied:
             # The same answer whatever the request: strangers learn nothing.
-            return _failure(command, Result.INSUFFICIENT_PRIVILEGES, "Access denied.")
+            return failure_answer(command, Result.INSUFFICIENT_PRIVILEGES, "Access denied.")
         except HubdError as err:  # over a limit: the XEP has no code for it
-            return Answer(_response(command, Result.OTHER_ERROR), condition_for(err))
+            return Answer(response_element(command, Result.OTHER_ERROR), condition_for(err))
         self._viewer = requester
         try:
             return self._dispatch(command, requester, request)
@@ -161,22 +178,24 @@ class Concentrator:
             if command == "unsubscribe":
                 return Answer(self._unsubscribe(requester, request))
         except _Failure as failure:
-            return _failure(command, failure.result, failure.text)
+            return failure_answer(command, failure.result, failure.text)
         except BadRequest as err:
-            return _failure(command, Result.FORM_ERROR, str(err))
+            return failure_answer(command, Result.FORM_ERROR, str(err))
+        if self.children is not None and self.children.handles(command, request):
+            return self.children.handle(requester, command, request)
         handler = self._commands.get(command)
         if handler is None:
-            return _failure(command, Result.NOT_IMPLEMENTED, f"{command} is not implemented.")
+            return failure_answer(command, Result.NOT_IMPLEMENTED, f"{command} is not implemented.")
         try:
             return Answer(handler(request))
         except _Failure as failure:
-            return _failure(command, failure.result, failure.text)
+            return failure_answer(command, failure.result, failure.text)
         except BadRequest as err:
-            return _failure(command, Result.FORM_ERROR, str(err))
+            return failure_answer(command, Result.FORM_ERROR, str(err))
         except HubdError as err:
             # Anything else from the hub still gets a result= code beside its
             # error, never slixmpp's bare undefined-condition for an exception.
-            return Answer(_response(command, Result.OTHER_ERROR), condition_for(err))
+            return Answer(response_element(command, Result.OTHER_ERROR), condition_for(err))
 
     # --- data-source events -------------------------------------------------
 
@@ -194,7 +213,7 @@ class Concentrator:
             parse_bool_attr(request, "parameters", "subscribe"),
             parse_bool_attr(request, "messages", "subscribe"),
         )
-        return _response("subscribe")
+        return response_element("subscribe")
 
     def _unsubscribe(self, requester: str, request: Element) -> Element:
         source_id = require(request, "sourceId", "unsubscribe")
@@ -211,7 +230,7 @@ class Concentrator:
                 del mine[source_id]
         if not mine:
             self._subscriptions.pop(requester, None)
-        return _response("unsubscribe")  # never an error, subscribed or not
+        return response_element("unsubscribe")  # never an error, subscribed or not
 
     def forget(self, requester: str | None = None) -> None:
         """Drop the subscriptions of ``requester`` (presence gone), or everyone's."""
@@ -252,44 +271,49 @@ class Concentrator:
 
     def _data_source(self, parent: Element, source_id: str, nodes: Sequence[Node]) -> None:
         changed = max((n.last_changed for n in nodes), default=None)
+        more = len(self._sources()) > 1 or bool(self._child_sources())
         attrs = {
             "sourceId": source_id,
             "name": "All devices" if source_id == ROOT_SOURCE else f"{source_id} devices",
-            "hasChildren": xsd.format_boolean(
-                source_id == ROOT_SOURCE and len(self._sources()) > 1
-            ),
+            "hasChildren": xsd.format_boolean(source_id == ROOT_SOURCE and more),
         }
         if changed is not None:
             attrs["lastChanged"] = xsd.format_datetime(changed)
         SubElement(parent, qname(NS_CONCENTRATORS, "dataSource"), attrs)
 
     def _get_capabilities(self, request: Element) -> Element:
-        response = _response("getCapabilities")
+        response = response_element("getCapabilities")
         for command in self.capabilities:
             SubElement(response, qname(NS_CONCENTRATORS, "value")).text = command
         return response
 
     def _get_all_data_sources(self, request: Element) -> Element:
-        response = _response("getAllDataSources")
+        response = response_element("getAllDataSources")
         for source_id, nodes in self._sources().items():
             self._data_source(response, source_id, nodes)
+        response.extend(self._child_sources())
         return response
 
+    def _child_sources(self) -> list[Element]:
+        return [] if self.children is None else self.children.data_sources(self._viewer)
+
     def _get_root_data_sources(self, request: Element) -> Element:
-        response = _response("getRootDataSources")
+        response = response_element("getRootDataSources")
         self._data_source(response, ROOT_SOURCE, self._sources()[ROOT_SOURCE])
         return response
 
     def _get_child_data_sources(self, request: Element) -> Element:
         source_id = require(request, "sourceId", "getChildDataSources")
         sources = self._sources()
-        if source_id not in sources:
+        remote = {e.get("sourceId") for e in self._child_sources()}
+        if source_id not in sources and source_id not in remote:
             raise _Failure(Result.NOT_FOUND, f"No data source {source_id!r}.")
-        response = _response("getChildDataSources")
+        response = response_element("getChildDataSources")
         if source_id == ROOT_SOURCE:
             for child, nodes in sources.items():
                 if child != ROOT_SOURCE:
                     self._data_source(response, child, nodes)
+            response.extend(self._child_sources())
         return response
 
     # --- nodes ----------------------------------------------------------------
@@ -310,12 +334,12 @@ class Concentrator:
             found = True
         except _Failure:
             found = False
-        response = _response("containsNode")
+        response = response_element("containsNode")
         response.text = xsd.format_boolean(found)
         return response
 
     def _contains_nodes(self, request: Element) -> Element:
-        response = _response("containsNodes")
+        response = response_element("containsNodes")
         for ref in _children(request, "node"):
             try:
                 self._find(ref, "containsNodes")
@@ -327,7 +351,7 @@ class Concentrator:
 
     def _get_node(self, request: Element) -> Element:
         node, source_id = self._find(request, "getNode")
-        response = _response("getNode", attrs=node_attributes(node, source_id))
+        response = response_element("getNode", attrs=node_attributes(node, source_id))
         self._fill_node(response, node, request)
         return response
 
@@ -338,7 +362,7 @@ class Concentrator:
             add_messages(element, node)
 
     def _node_list(self, name: str, request: Element, nodes: Iterable[tuple[Node, str]]) -> Element:
-        response = _response(name)
+        response = response_element(name)
         for node, source_id in nodes:
             child = SubElement(
                 response, qname(NS_CONCENTRATORS, "node"), node_attributes(node, source_id)
@@ -370,7 +394,7 @@ class Concentrator:
 
     def _get_child_nodes(self, request: Element) -> Element:
         self._find(request, "getChildNodes")
-        return _response("getChildNodes")  # devices have no child nodes
+        return response_element("getChildNodes")  # devices have no child nodes
 
     def _get_ancestors(self, request: Element) -> Element:
         node, source_id = self._find(request, "getAncestors")
@@ -378,7 +402,7 @@ class Concentrator:
 
     def _get_node_inheritance(self, request: Element) -> Element:
         self._find(request, "getNodeInheritance")
-        response = _response("getNodeInheritance")
+        response = response_element("getNodeInheritance")
         classes = SubElement(response, qname(NS_CONCENTRATORS, "baseClasses"))
         SubElement(classes, qname(NS_CONCENTRATORS, "value")).text = BASE_CLASS
         return response
@@ -388,7 +412,7 @@ class Concentrator:
         # Administration: the device's configuration (pins, ports, addresses) is the owner's.
         if not self.access.allows(self._viewer, Role.OWNER, node.id):
             raise _Failure(Result.INSUFFICIENT_PRIVILEGES, "Only an owner may see parameters.")
-        response = _response("getNodeParametersForEdit")
+        response = response_element("getNodeParametersForEdit")
         form = SubElement(response, qname(NS_DATA_FORMS, "x"), {"type": "form"})
         SubElement(form, qname(NS_DATA_FORMS, "title")).text = node.name
         SubElement(
@@ -406,7 +430,7 @@ class Concentrator:
 
     def _get_node_commands(self, request: Element) -> Element:
         self._find(request, "getNodeCommands")
-        return _response("getNodeCommands")  # no node commands yet
+        return response_element("getNodeCommands")  # no node commands yet
 
 
 def _flag(request: Element, name: str, *, default: bool) -> bool:
@@ -435,16 +459,16 @@ def _tree_element(kind: str, node: Node, sub: TreeSubscription) -> Element:
     return Element(qname(NS_CONCENTRATORS, kind), ref)
 
 
-def _response(
+def response_element(
     command: str, result: Result = Result.OK, attrs: dict[str, str] | None = None
 ) -> Element:
     tag = qname(NS_CONCENTRATORS, f"{command}Response")
     return Element(tag, {"result": result.value, **(attrs or {})})
 
 
-def _failure(command: str, result: Result, text: str) -> Answer:
+def failure_answer(command: str, result: Result, text: str) -> Answer:
     kind, condition = _CONDITIONS[result]
-    return Answer(_response(command, result), ErrorCondition(kind, condition, text))
+    return Answer(response_element(command, result), ErrorCondition(kind, condition, text))
 
 
 def _children(request: Element, name: str) -> list[Element]:

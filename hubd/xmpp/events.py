@@ -236,6 +236,9 @@ class EventService:
         for sub in self.engine.subscriptions_of(requester.bare):
             if sub.spec.seqnr == seqnr:
                 await self.engine.unsubscribe(requester.bare, sub.spec.node_id)
+                _LOGGER.info(
+                    "%s unsubscribed from %s (seqnr %d)", requester.full, sub.spec.node_id, seqnr
+                )
 
     def _watch_presence(self, requester: JID) -> None:
         """Ask for the subscriber's presence, to hold events while it is away."""

@@ -13,7 +13,7 @@ from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.events.store import Store
-from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator import ChildSources, Concentrator
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
 from hubd.xmpp.sensordata import ReadoutService
@@ -24,11 +24,16 @@ class IotServices:
     """Registers the IoT protocol handlers on one slixmpp client."""
 
     def __init__(
-        self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy, history: Store | None = None
+        self,
+        xmpp: ClientXMPP,
+        hub: Hub,
+        access: AccessPolicy,
+        history: Store | None = None,
+        children: ChildSources | None = None,
     ) -> None:
         self.readout = ReadoutService(xmpp, hub, access, history)
         self.control = ControlService(xmpp, hub, access)
-        self.concentrator = Concentrator(hub, access)
+        self.concentrator = Concentrator(hub, access, children)
         xmpp.register_handler(
             CoroutineCallback(
                 "iot concentrator",

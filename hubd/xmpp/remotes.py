@@ -1,0 +1,110 @@
+"""Remote hubs (``remotes:``): fetch each one's tree with its own XEP-0326 requests.
+
+The remote is asked ``getAllNodes`` on its ``MeteringTopology`` at every
+session start of this hub and whenever the remote's presence arrives (it comes
+online, or its status line changes because one of its devices did); what it
+answers goes into its :class:`~hubd.core.remote_source.RemoteSource`.  Its
+presence going unavailable, a refusal, or no answer within its ``timeout``
+turns its nodes offline with the reason (logged once); the next presence or
+reconnect brings them back.
+
+This hub asks for a presence subscription to each remote once per session
+when the roster shows none: the remote hub approves it because it lists this
+hub in its own ``access:``.  Fetches run in the :meth:`RemoteHubs.run` task
+(owned by the client, cancelled with it); bursts of presence are coalesced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
+
+from hubd.core.remote_source import RemoteSource, RemoteSources
+from hubd.errors import BadRequest
+from hubd.xmpp.concentrator_remote import build_get_all_nodes, parse_remote_nodes
+
+_LOGGER = logging.getLogger(__name__)
+
+GONE = "the remote hub went offline"
+
+
+class RemoteHubs:
+    """Keeps each configured remote's nodes current, as seen from this hub."""
+
+    def __init__(self, xmpp: ClientXMPP, sources: RemoteSources) -> None:
+        self.xmpp = xmpp
+        self.sources = sources
+        #: Called after a remote's nodes or state changed (tree events, presence line).
+        self.listeners: list[Callable[[RemoteSource], None]] = []
+        self._dirty: set[str] = set()
+        self._kick = asyncio.Event()
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("presence_available", self._on_available)
+        xmpp.add_event_handler("presence_unavailable", self._on_unavailable)
+
+    def _on_session_start(self, _event: Any) -> None:
+        for source in self.sources:
+            bare = JID(source.jid).bare
+            if self.xmpp.client_roster[bare]["subscription"] not in ("to", "both"):
+                self.xmpp.send_presence(pto=bare, ptype="subscribe")
+        self.refresh_all()
+
+    def _on_available(self, presence: Any) -> None:
+        source = self.sources.by_jid(str(presence["from"]))
+        if source is not None:
+            self.refresh(source.id)
+
+    def _on_unavailable(self, presence: Any) -> None:
+        source = self.sources.by_jid(str(presence["from"]))
+        if source is not None and source.set_offline(GONE):
+            self._changed(source)
+
+    def refresh_all(self) -> None:
+        """Fetch every remote's tree again (soon, in the run task)."""
+        for source in self.sources:
+            self.refresh(source.id)
+
+    def refresh(self, source_id: str) -> None:
+        """Fetch one remote's tree again (soon, in the run task)."""
+        self._dirty.add(source_id)
+        self._kick.set()
+
+    async def run(self) -> None:
+        """Fetch what was asked for, until cancelled."""
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            wanted = [s for s in self.sources if s.id in self._dirty]
+            self._dirty.clear()
+            # Each fetch has its own timeout; one slow remote never holds up another.
+            await asyncio.gather(*(self._fetch(source) for source in wanted))
+
+    async def _fetch(self, source: RemoteSource) -> None:
+        iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
+        iq.xml.append(build_get_all_nodes())
+        try:
+            result = await iq.send(timeout=source.timeout)
+        except IqTimeout:
+            changed = source.set_offline(f"no answer within {source.timeout:g} s")
+        except IqError as err:
+            changed = source.set_offline(f"refused the tree request: {err.condition}")
+        else:
+            answer = next(iter(result.xml), None)
+            try:
+                if answer is None:
+                    raise BadRequest("an empty answer")
+                source.replace_nodes(parse_remote_nodes(answer))
+                changed = True
+            except BadRequest as err:
+                changed = source.set_offline(f"an unreadable tree: {err}")
+        if changed:
+            self._changed(source)
+
+    def _changed(self, source: RemoteSource) -> None:
+        for listener in self.listeners:
+            listener(source)

@@ -1,0 +1,155 @@
+"""Two hubs on one server: the garage hub is a data source (``remotes:``) of the house hub.
+
+Two real hubd processes, each with its own mock pins, and people as plain
+slixmpp clients writing raw XEP-0326 stanzas.  The garage hub lists the house
+hub's bare JID as a reader in its own ``access:``; the house hub names the
+garage as ``remotes: [{id: garage, jid: garage-hub@.../hubd}]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from xml.etree.ElementTree import Element
+
+import pytest
+from hubd_process import HubdProcess
+from iot_client import CONC, IqFailure, iq
+from xmpp_client import TestClient
+
+from hubd.testing.prosody import ProsodyServer
+
+GARAGE_DEVICES = """
+  - id: door
+    name: Garage door
+    driver: gpio.input
+    pin: 5
+  - id: light
+    name: Garage light
+    driver: gpio.output
+    pin: 6
+"""
+
+
+@pytest.fixture
+def garage(prosody: ProsodyServer, tmp_path: Path) -> HubdProcess:
+    """The remote hub (not started): the house hub may read it, alice owns it."""
+    return HubdProcess(
+        tmp_path / "garage",
+        prosody,
+        account="garage-hub",
+        password="garagepass",
+        devices=GARAGE_DEVICES,
+        access_lists={
+            "owners": [prosody.jid("alice")],
+            "readers": [prosody.jid("hub")],
+        },
+    )
+
+
+@pytest.fixture
+async def house(
+    prosody: ProsodyServer, tmp_path: Path, garage: HubdProcess
+) -> AsyncIterator[HubdProcess]:
+    """The front hub, started after the garage hub, with the garage's tree fetched."""
+    async with garage.running():
+        front = HubdProcess(
+            tmp_path / "house",
+            prosody,
+            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+        )
+        async with front.running(r"remote garage \S+ online: 2 node\(s\)"):
+            yield front
+
+
+def _nodes(response: Element | IqFailure) -> dict[str, Element]:
+    assert isinstance(response, Element), response
+    return {n.get("nodeId", ""): n for n in response.findall(f"{{{CONC}}}node")}
+
+
+async def test_remote_is_a_child_source_with_its_nodes(
+    house: HubdProcess, alice: TestClient, bob: TestClient
+) -> None:
+    children = await iq(
+        alice, house.jid, f"<getChildDataSources xmlns='{CONC}' sourceId='MeteringTopology'/>"
+    )
+    assert isinstance(children, Element), children
+    sources = {s.get("sourceId"): s for s in children.findall(f"{{{CONC}}}dataSource")}
+    assert set(sources) == {"gpio", "garage"}
+    assert sources["garage"].get("name") == "garage hub"
+    root = await iq(alice, house.jid, f"<getRootDataSources xmlns='{CONC}'/>")
+    assert isinstance(root, Element)
+    assert root[0].get("hasChildren") == "true"
+
+    nodes = _nodes(await iq(bob, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    assert set(nodes) == {"door", "light"}
+    assert nodes["door"].get("sourceId") == "garage"
+    assert nodes["door"].get("displayName") == "Garage door"
+    assert nodes["door"].get("nodeType") == "gpio.input"
+    assert nodes["light"].get("isControllable") == "true"
+    assert nodes["door"].get("state") == "None"
+    # The house's own root holds only its own nodes: ids are unique within one hub only.
+    own = _nodes(
+        await iq(bob, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='MeteringTopology'/>")
+    )
+    assert set(own) == {"porch-light", "front-door"}
+
+    node = await iq(alice, house.jid, f"<getNode xmlns='{CONC}' nodeId='light' sourceId='garage'/>")
+    assert isinstance(node, Element)
+    assert (node.get("result"), node.get("nodeId"), node.get("sourceId")) == (
+        "OK",
+        "light",
+        "garage",
+    )
+    for node_id, source_id, expected in (
+        ("door", "garage", "true"),
+        ("porch-light", "garage", "false"),
+        ("door", "MeteringTopology", "false"),
+    ):
+        found = await iq(
+            alice,
+            house.jid,
+            f"<containsNode xmlns='{CONC}' nodeId='{node_id}' sourceId='{source_id}'/>",
+        )
+        assert isinstance(found, Element)
+        assert found.text == expected, (node_id, source_id)
+
+
+async def test_unknown_remote_node_and_stranger(
+    house: HubdProcess, alice: TestClient, mallory: TestClient
+) -> None:
+    missing = await iq(
+        alice, house.jid, f"<getNode xmlns='{CONC}' nodeId='attic' sourceId='garage'/>"
+    )
+    assert isinstance(missing, IqFailure)
+    assert missing.condition == "item-not-found"
+    assert "attic" in missing.text
+    stranger = await iq(mallory, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    assert isinstance(stranger, IqFailure)
+    assert stranger.condition == "forbidden"
+
+
+async def test_remote_offline_and_back(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    house.mark()
+    await garage.stop()
+    await house.wait_for_log(r"remote garage \S+ offline: the remote hub went offline")
+    nodes = _nodes(
+        await iq(
+            alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage' messages='true'/>"
+        )
+    )
+    assert set(nodes) == {"door", "light"}  # still shown, with what is wrong
+    assert nodes["door"].get("state") == "ErrorUnsigned"
+    message = nodes["door"].find(f"{{{CONC}}}message")
+    assert message is not None
+    assert message.get("type") == "Error"
+    assert message.text == "garage: the remote hub went offline"
+
+    house.mark()
+    garage.start()
+    await house.wait_for_log(r"remote garage \S+ online: 2 node\(s\)")
+    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    assert nodes["door"].get("state") == "None"
+    assert house.log().count("offline: the remote hub went offline") == 1  # said once
