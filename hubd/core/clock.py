@@ -38,7 +38,7 @@ def clock_is_plausible(now: datetime) -> bool:
 def describe_step(delta: timedelta) -> str:
     """``+7 years`` / ``-1 h 0 min`` / ``+42 s``: a step's size for a log line."""
     sign = "+" if delta >= timedelta(0) else "-"
-    seconds = abs(delta.total_seconds())
+    seconds = round(abs(delta.total_seconds()))
     if seconds >= 2 * 365 * 86400:
         return f"{sign}{seconds / (365.25 * 86400):.0f} years"
     if seconds >= 2 * 86400:
