@@ -47,11 +47,12 @@ _LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 45.0
 #: Seconds between keepalive pings (XEP-0199) to the server.
-KEEPALIVE_INTERVAL = 20.0
+KEEPALIVE_INTERVAL = 15.0
 #: Seconds a ping, or an XEP-0198 acknowledgement request, may go unanswered.
 PING_TIMEOUT = 10.0
-#: The longest a dead link goes unnoticed: a ping's interval plus its timeout.
-DEAD_LINK_BOUND = KEEPALIVE_INTERVAL + PING_TIMEOUT
+#: The longest a dead link goes unnoticed (seconds): a ping's interval plus its
+#: timeout, and room for one round trip and a busy Pi's loop.
+DEAD_LINK_BOUND = KEEPALIVE_INTERVAL + PING_TIMEOUT + 5.0
 #: While the clock is to blame, how often it is looked at (seconds).
 CLOCK_POLL = 1.0
 _CERT_NOT_YET_VALID = 9  # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID
