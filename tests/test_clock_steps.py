@@ -79,7 +79,7 @@ def test_drift_is_followed_and_a_step_is_seen() -> None:
 
 
 def test_step_sizes_read_well() -> None:
-    assert describe_step(timedelta(days=2740)) == "+8 years"
+    assert describe_step(timedelta(days=2740)) == "+7.5 years"
     assert describe_step(-timedelta(hours=1, minutes=5)) == "-1 h 5 min"
     assert describe_step(timedelta(seconds=42)) == "+42 s"
     assert describe_step(timedelta(days=3)) == "+3 days"

@@ -40,7 +40,7 @@ def describe_step(delta: timedelta) -> str:
     sign = "+" if delta >= timedelta(0) else "-"
     seconds = round(abs(delta.total_seconds()))
     if seconds >= 2 * 365 * 86400:
-        return f"{sign}{seconds / (365.25 * 86400):.0f} years"
+        return f"{sign}{seconds / (365.25 * 86400):.1f} years"
     if seconds >= 2 * 86400:
         return f"{sign}{seconds / 86400:.0f} days"
     if seconds >= 3600:

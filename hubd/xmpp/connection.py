@@ -153,6 +153,8 @@ class ConnectionSupervisor:
             self._last_error = "stream error"
 
     def _on_disconnected(self, reason: Any) -> None:
+        if self._last_error is None and isinstance(reason, ssl.SSLCertVerificationError):
+            self._on_ssl_invalid(reason)  # some loops (uvloop) report the loss first
         text = self._last_error or _describe(reason) or "connection closed"
         self._settle(_Outcome(False, text, clock=self._clock_blamed))
         if self._disconnected is not None and not self._disconnected.done():
