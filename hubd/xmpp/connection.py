@@ -187,7 +187,7 @@ class ConnectionSupervisor:
                 # Said once, in plain words; the attempts after it only show the backoff.
                 delay = self.backoff.next_delay()
                 _LOGGER.warning(
-                    "cannot connect to %s: %s; next attempt in %.1f s",
+                    "cannot connect to %s: %s; next connection attempt in %.1f s",
                     target,
                     outcome.reason,
                     delay,
@@ -195,7 +195,7 @@ class ConnectionSupervisor:
                 logged_reason = outcome.reason
             else:
                 delay = self.backoff.next_delay()
-                _LOGGER.info("still cannot connect; next attempt in %.1f s", delay)
+                _LOGGER.info("still cannot connect; next connection attempt in %.1f s", delay)
             await self._pause(delay, wait_for_clock=outcome.clock)
 
     async def _pause(self, delay: float, *, wait_for_clock: bool) -> None:

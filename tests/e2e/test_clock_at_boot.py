@@ -128,7 +128,7 @@ async def test_a_clock_in_the_past_is_explained_then_the_hub_connects_by_itself(
     boot.hub.start()
     await boot.hub.wait_for_log(r"node weather is (back )?online")
     await boot.hub.wait_for_log(CLOCK_MESSAGE.replace(".", r"\.").replace("'", "."), timeout=30)
-    await boot.hub.wait_for_log(r"still cannot connect; next attempt in", timeout=30)
+    await boot.hub.wait_for_log(r"still cannot connect; next connection attempt in", timeout=30)
     taken_from = datetime.now(UTC)
     await boot.say("21.5")
     await boot.say("22.5")
