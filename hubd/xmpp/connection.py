@@ -114,6 +114,7 @@ class ConnectionSupervisor:
             xmpp.add_event_handler(event, handler)
         self._last_error: str | None = None
         self._clock_blamed = False
+        self._clock = ClockWatch()  # a step since the last attempt began ends a wait
 
     # slixmpp event handlers: plain functions, they only resolve futures.
     def _settle(self, outcome: _Outcome) -> None:
@@ -203,18 +204,17 @@ class ConnectionSupervisor:
         if not wait_for_clock:
             await asyncio.sleep(delay)
             return
-        watch = ClockWatch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
-        while loop.time() < deadline:
-            await asyncio.sleep(min(CLOCK_POLL, max(deadline - loop.time(), 0.0)))
-            if watch.check() is not None:
-                _LOGGER.info(
-                    "the system clock was set (it says %s now): connecting",
-                    watch.now().strftime("%Y-%m-%d %H:%M:%S UTC"),
-                )
-                self.backoff.reset()
+        while self._clock.check() is None:
+            if loop.time() >= deadline:
                 return
+            await asyncio.sleep(min(CLOCK_POLL, max(deadline - loop.time(), 0.0)))
+        _LOGGER.info(
+            "the system clock was set (it says %s now): connecting",
+            self._clock.now().strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+        self.backoff.reset()
 
     def _set_connected(self, connected: bool) -> None:
         if connected:
@@ -230,6 +230,7 @@ class ConnectionSupervisor:
         self._disconnected = loop.create_future()
         self._last_error = None
         self._clock_blamed = False
+        self._clock.check()  # from here on, a step means the clock was set
         if self.host:
             self.xmpp.connect(self.host, self.port or 5222)
         else:

@@ -119,6 +119,7 @@ async def test_a_clock_in_the_past_is_explained_then_the_hub_connects_by_itself(
         assert isinstance(accepted, Element), accepted
         await boot.say("20.5")
         assert (await boot.event())[0] == "20.5"
+        await boot.hub.wait_for_log(r"event\(s\) acknowledged")  # it leaves the outbox
     started = datetime.now(UTC)
 
     # The Pi boots without NTP: its clock says 2019-06-01.
