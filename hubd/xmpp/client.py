@@ -35,7 +35,7 @@ from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
-from hubd.xmpp.connection import KEEPALIVE_INTERVAL, ConnectionSupervisor
+from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
@@ -69,7 +69,6 @@ class HubClient:
         hub: Hub,
         access: AccessPolicy,
         *,
-        keepalive: float = KEEPALIVE_INTERVAL,
         events: EventEngine | None = None,
         rooms: Sequence[RoomSettings] = (),
         uploads: UploadSettings | None = None,
@@ -152,9 +151,8 @@ class HubClient:
             muc, service = self.muc, self.events
             service.attach_rooms(lambda jid: muc.is_room(JID(jid)), lambda jid: jid in muc.joined)
             muc.on_joined.append(service.engine.request_flush)
-        self.connection = ConnectionSupervisor(
-            xmpp, host=settings.server, port=settings.port, keepalive=keepalive
-        )
+        # Keepalive pings every 15 s: a dead link is noticed within 30 s (connection.py).
+        self.connection = ConnectionSupervisor(xmpp, host=settings.server, port=settings.port)
         if self.events is not None:
             self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
