@@ -8,6 +8,7 @@ event loop's) run on while the wall clock jumps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import ssl
 import time
@@ -132,17 +133,18 @@ def test_other_certificate_failures_are_not_blamed_on_the_clock() -> None:
 
 
 def test_history_rows_of_the_old_scale_are_moved() -> None:
-    db = sqlite3.connect(":memory:")
-    db.executescript(SCHEMA)
-    old = BOOT.timestamp()
-    rows = [HistoryRow("t", "temperature", old + i, {"ts": "x", "v": str(i)}) for i in range(3)] + [
-        HistoryRow("t", "temperature", old + 10_000, {"ts": "y", "v": "later"})
-    ]
-    insert_history(db, rows)
-    delta = 3600.0 * 24 * 365
-    assert shift_history_rows(db, old, old + 2, delta) == 3
-    stored = db.execute("SELECT ts, value FROM history ORDER BY ts").fetchall()
-    assert [ts for ts, _ in stored] == [old + 10_000, old + delta, old + delta + 1, old + delta + 2]
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(SCHEMA)
+        old = BOOT.timestamp()
+        rows = [
+            HistoryRow("t", "temperature", old + i, {"ts": "x", "v": str(i)}) for i in range(3)
+        ] + [HistoryRow("t", "temperature", old + 10_000, {"ts": "y", "v": "later"})]
+        insert_history(db, rows)
+        delta = 3600.0 * 24 * 365
+        assert shift_history_rows(db, old, old + 2, delta) == 3
+        stored = db.execute("SELECT ts, value FROM history ORDER BY ts").fetchall()
+    moved = [old + 10_000, old + delta, old + delta + 1, old + delta + 2]
+    assert [ts for ts, _ in stored] == moved
     assert f'"ts": "{datetime.fromtimestamp(old + delta, UTC).isoformat()}"' in stored[1][1]
 
 
