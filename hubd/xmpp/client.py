@@ -73,7 +73,6 @@ class HubClient:
         hub: Hub,
         access: AccessPolicy,
         *,
-        keepalive: float = 60.0,
         events: EventEngine | None = None,
         rooms: Sequence[RoomSettings] = (),
         uploads: UploadSettings | None = None,
@@ -166,9 +165,10 @@ class HubClient:
             muc, service = self.muc, self.events
             service.attach_rooms(lambda jid: muc.is_room(JID(jid)), lambda jid: jid in muc.joined)
             muc.on_joined.append(service.engine.request_flush)
-        self.connection = ConnectionSupervisor(
-            xmpp, host=settings.server, port=settings.port, keepalive=keepalive
-        )
+        # Keepalive pings every 15 s: a dead link is noticed within 30 s (connection.py).
+        self.connection = ConnectionSupervisor(xmpp, host=settings.server, port=settings.port)
+        if self.events is not None:
+            self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
 
     async def run(self) -> None:

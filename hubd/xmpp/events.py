@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import Callback, CoroutineCallback
@@ -41,6 +41,7 @@ from hubd.people.watch import CHAT, ROOM, event_text
 from hubd.people.wording import delayed_text
 from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.resend_stamps import ResendStamps, add_delay
 from hubd.xmpp.sensordata_xml import (
     NodeReadings,
     NodeRef,
@@ -52,7 +53,6 @@ from hubd.xmpp.sensordata_xml import (
     parse_bool_attr,
     parse_node_ref,
     parse_seqnr,
-    qname,
     requested_categories,
     require,
     timestamp_elements,
@@ -62,7 +62,6 @@ from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 _LOGGER = logging.getLogger(__name__)
 
 NS_EVENTS = "urn:xmpp:iot:events"
-NS_DELAY = "urn:xmpp:delay"
 EVENT_ID_PREFIX = "hubd-ev-"
 BATCH_SEPARATOR = "."
 DELAYED_AFTER = timedelta(seconds=2)
@@ -155,6 +154,8 @@ class EventService:
         self._elements: dict[tuple[object, ...], tuple[object, list[Element]]] = {}
         #: Asks the server to acknowledge what was sent (the outbox waits for it).
         self.acks = AckPacer(xmpp)
+        #: Delay stamps for what a resumed stream re-sends (hubd/xmpp/resend_stamps.py).
+        self.resend_stamps = ResendStamps(xmpp)
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -340,15 +341,8 @@ class EventService:
             message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
         message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         if late:
-            delay = SubElement(
-                message.xml,
-                qname(NS_DELAY, "delay"),
-                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(event.created)},
-            )
-            delay.text = "Stored while the subscriber or the hub was offline"
-        message.send()
-        if not self._acks_expected():
-            self.engine.acked([event_id])
+            add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
+        self._send(message, event.created, [event_id])
 
     def deliver_batch(self, events: Sequence[tuple[int, Event]]) -> None:
         """Send several events of one subscription as one fields message.
@@ -386,15 +380,16 @@ class EventService:
         ids = [event_id for event_id, _ in events]
         message["id"] = EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids))
         if datetime.now(UTC) - first.created > DELAYED_AFTER:
-            delay = SubElement(
-                message.xml,
-                qname(NS_DELAY, "delay"),
-                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(first.created)},
-            )
-            delay.text = "Stored while the subscriber or the hub was offline"
+            add_delay(message.xml, self.xmpp.boundjid.bare, first.created)
+        self._send(message, first.created, ids)
+
+    def _send(self, message: Any, created: datetime, event_ids: list[int]) -> None:
+        """Send an event message; it leaves the outbox when the server acknowledges it."""
         message.send()
-        if not self._acks_expected():
-            self.engine.acked(ids)
+        if self._acks_expected():
+            self.resend_stamps.sent(str(message["id"]), created)
+        else:
+            self.engine.acked(event_ids)
 
     def end_batch(self) -> None:
         """Ask the server to acknowledge what was just sent (see hubd/xmpp/acks.py)."""
