@@ -10,13 +10,18 @@ to the node's subscribers.  The subscribers are lightweight raw clients
 (bench/fanout_receivers.py), the accounts written in bulk
 (hubd/testing/prosody_accounts.py).
 
-Steps, each ``--rate`` lines per second for ``--seconds``, then up to
-``--drain`` seconds for the rest to arrive:
+Steps, each ``--rate`` lines per second (unless the step names its own) for
+``--seconds``, then up to ``--drain`` seconds for the rest to arrive:
 
 1. direct, 1 subscriber: the baseline of hubd's CPU per event;
 2. direct, 100 subscribers;
-3. pubsub, 100 subscribers;
-4. pubsub, 1,000 subscribers.
+3. pubsub, 100 subscribers at 10 lines/s (within what the server delivers);
+4. pubsub, 100 subscribers;
+5. pubsub, 1,000 subscribers (subscriptions only add up: this one comes last);
+6. PEP, 100 subscribers: a second hubd (``hubpep``) publishing on its own
+   account, the subscribers with an approved presence subscription to it.
+
+Then the same on ejabberd (``--servers``).
 
 Reported per step: deliveries/s at the subscribers, the values never
 received (lost), the lag (median and p99 of every delivery after its line was
@@ -57,7 +62,7 @@ QUIET = 3.0  # seconds without a new delivery after the last line: the step is o
 
 
 def pace(fd: int, first: int, count: int, rate: float, start: float, done: list[float]) -> None:
-    """Write ``count`` JSON lines, line ``i`` due at ``start + (i+1)/rate`` (monotonic)."""
+    """Write ``count`` JSON lines, line ``i`` at ``start + i/rate`` (monotonic)."""
     sent = 0
     while sent < count:
         due = min(int((time.monotonic() - start) * rate) + 1, count)
@@ -65,7 +70,7 @@ def pace(fd: int, first: int, count: int, rate: float, start: float, done: list[
             os.write(fd, b"".join(b'{"v": %d}\n' % (first + i) for i in range(sent, due)))
             sent = due
         else:
-            time.sleep(max(0.0, start + (sent + 1) / rate - time.monotonic()))
+            time.sleep(max(0.0, start + sent / rate - time.monotonic()))  # line `sent` is next
     done.append(time.monotonic())
 
 
@@ -123,11 +128,27 @@ def everyone(workers: list[Receivers], command: str) -> list[str]:
     return [worker.answer() for worker in workers]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One step: ``kind:count[@rate]`` (direct, pubsub or pep; lines per second)."""
+
+    kind: str
+    count: int
+    rate: float
+
+    @classmethod
+    def parse(cls, text: str, rate: float) -> Plan:
+        kind, _, rest = text.partition(":")
+        count, _, at = rest.partition("@")
+        if kind not in ("direct", "pubsub", "pep"):
+            raise ValueError(f"unknown step kind {kind!r}")
+        return cls(kind, int(count), float(at) if at else rate)
+
+
 @dataclass
 class Step:
     server: str
-    kind: str  # direct | pubsub
-    count: int
+    plan: Plan
     deliveries_per_s: float
     each_per_s: float
     lost: int
@@ -154,27 +175,28 @@ def percentile(histogram: dict[int, int], share: float) -> float:
 
 @dataclass
 class Setup:
-    """One server with its hubd and receivers."""
+    """One server with its hubd processes (by step kind), their ptys, and the receivers."""
 
     name: str
     server: Server
-    hubd: Hubd
-    workers: list[Receivers]
+    hubds: dict[str, Hubd]
     fds: dict[str, int]
+    workers: list[Receivers]
 
 
-def measure(args: argparse.Namespace, setup: Setup, kind: str, count: int, first: int) -> Step:
-    workers, server_pid = setup.workers, setup.server.pid or 0
-    total = int(args.rate * args.seconds)
+def measure(args: argparse.Namespace, setup: Setup, plan: Plan, first: int) -> Step:
+    workers, server_pid, hubd = setup.workers, setup.server.pid or 0, setup.hubds[plan.kind]
+    count, rate = plan.count, plan.rate
+    total = int(rate * args.seconds)
     start = time.monotonic() + 0.5
     for worker in workers:
-        worker.send(f"measure {first} {total} {start} {args.rate} {worker.local(count)}")
+        worker.send(f"measure {first} {total} {start} {rate} {worker.local(count)}")
     for worker in workers:
         worker.answer()
-    hubd_cpu, server_cpu = cpu_seconds(setup.hubd.pid), cpu_seconds(server_pid)
+    hubd_cpu, server_cpu = cpu_seconds(hubd.pid), cpu_seconds(server_pid)
     done: list[float] = []
     writer = threading.Thread(
-        target=pace, args=(setup.fds[kind], first, total, args.rate, start, done)
+        target=pace, args=(setup.fds[plan.kind], first, total, rate, start, done)
     )
     writer.start()
     deliveries, last_change = 0, time.monotonic()
@@ -193,7 +215,7 @@ def measure(args: argparse.Namespace, setup: Setup, kind: str, count: int, first
         ):
             break
     writer.join(30)
-    hubd_cpu = cpu_seconds(setup.hubd.pid) - hubd_cpu
+    hubd_cpu = cpu_seconds(hubd.pid) - hubd_cpu
     server_busy = server_cpu_at_last - server_cpu
     server_cpu = cpu_seconds(server_pid) - server_cpu
     last = max(float(r["last"]) for r in reports)  # type: ignore[arg-type]
@@ -205,8 +227,7 @@ def measure(args: argparse.Namespace, setup: Setup, kind: str, count: int, first
     fewest = min(int(r["fewest"]) for r in reports if r["fewest"] is not None)  # type: ignore[call-overload]
     return Step(
         server=setup.name,
-        kind=kind,
-        count=count,
+        plan=plan,
         deliveries_per_s=deliveries / took,
         each_per_s=fewest / took,
         lost=total * count - deliveries,
@@ -220,20 +241,22 @@ def measure(args: argparse.Namespace, setup: Setup, kind: str, count: int, first
     )
 
 
-def hub_config(work: Path, server: Server, users: list[str]) -> Path:
+def hub_config(work: Path, server: Server, users: list[str], account: str, pep: bool) -> Path:
+    """``account``'s hubd: ``direct`` and ``fan`` on a service, or ``fan`` alone on PEP."""
+    work.mkdir(exist_ok=True)
     (work / "pw").write_text("hubpass\n")
     readers = ", ".join(server.jid(user) for user in users)
     lines = (
-        f"xmpp: {{jid: {server.jid('hub')}, password_file: pw, server: {server.host},\n"
+        f"xmpp: {{jid: {server.jid(account)}, password_file: pw, server: {server.host},\n"
         f"       port: {server.port}, ca_file: {server.ca_file}}}\n"
         # Listed one by one: a service's node is a whitelist of the readers' bare JIDs.
         f"access: {{readers: [{readers}]}}\n"
         "limits: {requests_per_minute: 60000, burst: 10000, max_subscriptions: 10000}\n"
         "events: {queue_limit: 1000000}\n"
-        f"pubsub: {{service: {server.pubsub_domain}, devices: [fan]}}\n"
+        f"pubsub: {{service: {'pep' if pep else server.pubsub_domain}, devices: [fan]}}\n"
         "state_dir: state\nlog_level: info\ndevices:\n"
     )
-    for device in ("direct", "fan"):
+    for device in ("fan",) if pep else ("direct", "fan"):
         lines += (
             f"  - {{id: {device}, driver: serial.lines, port: {work / device}, format: json,\n"
             "     fields: {v: {type: numeric}}}\n"
@@ -257,70 +280,91 @@ def make_server(name: str, work: Path, users: list[str]) -> Server:
     """Prosody with its pubsub component (accounts in bulk), or ejabberd with mod_pubsub."""
     if name == "prosody":
         prosody = ProsodyServer(work / "prosody", pubsub=True)
-        prosody.register("hub", "hubpass")
+        for account in ("hub", "hubpep"):
+            prosody.register(account, "hubpass")
         write_accounts(prosody.data_dir, prosody.domain, dict.fromkeys(users, "pass"))
         return prosody
     ejabberd = EjabberdServer(work / "ejabberd")
-    ejabberd.register("hub", "hubpass")
+    for account in ("hub", "hubpep"):
+        ejabberd.register(account, "hubpass")
     for user in users:
         ejabberd.register(user, "pass")
     return ejabberd
 
 
-def run_server(name: str, args: argparse.Namespace, steps: list[tuple[str, int]]) -> list[Step]:
-    users = [f"sub{i}" for i in range(max(n for _, n in steps))]
+def subscribe(setup: Setup, plan: Plan, already: int) -> None:
+    """Subscribe subscribers ``already``..``plan.count - 1`` the way the step delivers."""
+    server = setup.server
+    for worker in setup.workers:
+        lo, hi = worker.local(already), worker.local(plan.count)
+        if plan.kind == "direct":
+            worker.send(f"events {server.jid('hub')}/hubd direct {lo} {max(0, hi - lo)}")
+        elif plan.kind == "pubsub":
+            worker.send(f"pubsub {server.pubsub_domain} {NODE} {lo} {max(0, hi - lo)}")
+        else:  # PEP reads follow presence: ask to see the hub, then subscribe
+            worker.send(f"pep {server.jid('hubpep')} {NODE} {lo} {max(0, hi - lo)}")
+    for worker in setup.workers:
+        worker.answer()
+
+
+def run_server(name: str, args: argparse.Namespace, plans: list[Plan]) -> list[Step]:
+    users = [f"sub{i}" for i in range(max(p.count for p in plans))]
     results: list[Step] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         server = make_server(name, work, users)
         with server:
             fds = {"direct": pty_pair(work / "direct"), "pubsub": pty_pair(work / "fan")}
-            hubd = Hubd(work, hub_config(work, server, users))
+            hubds = {"direct": Hubd(work, hub_config(work, server, users, "hub", pep=False))}
+            hubds["pubsub"] = hubds["direct"]
+            if any(p.kind == "pep" for p in plans):
+                config = hub_config(work / "pep", server, users, "hubpep", pep=True)
+                fds["pep"] = pty_pair(work / "pep" / "fan")
+                hubds["pep"] = Hubd(work / "pep", config)
             workers = [Receivers(server, k, users[k::WORKERS]) for k in range(WORKERS)]
-            setup = Setup(name, server, hubd, workers, fds)
+            setup = Setup(name, server, hubds, fds, workers)
             try:
-                hubd.wait_ready()
-                hubd.wait_connected()
-                wait_published(hubd)
+                for hubd in set(hubds.values()):
+                    hubd.wait_ready()
+                    hubd.wait_connected()
+                    wait_published(hubd)
                 everyone(workers, "connect")
-                subscribed = {"direct": 0, "pubsub": 0}
+                subscribed = dict.fromkeys(hubds, 0)
                 first = 0
-                for kind, count in steps:
-                    for worker in workers:
-                        lo, hi = worker.local(subscribed[kind]), worker.local(count)
-                        if kind == "direct":
-                            target = f"{server.jid('hub')}/hubd"
-                            worker.send(f"events {target} direct {lo} {max(0, hi - lo)}")
-                        else:
-                            worker.send(f"pubsub {server.pubsub_domain} {NODE} {lo} {hi - lo}")
-                    for worker in workers:
-                        worker.answer()
-                    subscribed[kind] = max(subscribed[kind], count)
+                for plan in plans:
+                    subscribe(setup, plan, subscribed[plan.kind])
+                    subscribed[plan.kind] = max(subscribed[plan.kind], plan.count)
                     time.sleep(1)
-                    results.append(measure(args, setup, kind, count, first))
-                    first += int(args.rate * args.seconds)
+                    results.append(measure(args, setup, plan, first))
+                    first += int(plan.rate * args.seconds)
                     time.sleep(2)
             finally:
                 for worker in workers:
                     worker.stop()
-                hubd.stop()
+                for hubd in set(hubds.values()):
+                    hubd.stop()
                 for fd in fds.values():
                     os.close(fd)
     return results
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    steps = [(kind, int(n)) for kind, n in (s.split(":") for s in args.steps.split(","))]
+    plans = [Plan.parse(text, args.rate) for text in args.steps.split(",")]
     rows: list[Row] = []
     for name in args.servers.split(","):
-        results = run_server(name, args, steps)
+        results = run_server(name, args, plans)
         rows += [row(args, step, results[0]) for step in results]
     return rows
 
 
 def row(args: argparse.Namespace, step: Step, baseline: Step) -> Row:
-    how = f"{step.server} pubsub service" if step.kind == "pubsub" else "direct IoT events"
-    if step.kind == "direct" and step.server != "prosody":
+    plan = step.plan
+    how = {
+        "direct": "direct IoT events",
+        "pubsub": f"{step.server} pubsub service",
+        "pep": f"{step.server} PEP",
+    }[plan.kind]
+    if plan.kind == "direct" and step.server != "prosody":
         how += f" ({step.server})"
     text = (
         f"{step.deliveries_per_s:.0f} deliveries/s ({step.each_per_s:.0f}/s the slowest), "
@@ -329,14 +373,15 @@ def row(args: argparse.Namespace, step: Step, baseline: Step) -> Row:
         f"{step.server} {step.server_cpu:.3f} ({step.server_busy:.0%} of a core)"
     )
     target, met = "", None
-    if step.kind == "pubsub" and step.count == 100:
+    at_full_rate = plan.rate == args.rate
+    if plan.kind == "pubsub" and plan.count == 100 and at_full_rate:
         target = "zero loss, hubd CPU/event <= 1 direct subscriber"
         met = step.lost == 0 and step.hubd_cpu <= baseline.hubd_cpu
-    elif step.kind == "pubsub":
+    elif plan.kind == "pubsub" and plan.count >= 1000:
         target = "measured; the server's ceiling"
     first = step is baseline
     return Row(
-        f"{how} to {step.count} subscriber(s), {args.rate:g}/s offered for {args.seconds:g} s "
+        f"{how} to {plan.count} subscriber(s), {plan.rate:g}/s offered for {args.seconds:g} s "
         f"(load {load()})",
         text,
         "" if first else f"1 direct subscriber {baseline.hubd_cpu:.3f} CPU s/1000 ev",
@@ -349,8 +394,9 @@ def row(args: argparse.Namespace, step: Step, baseline: Step) -> Row:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
-        default="direct:1,direct:100,pubsub:100,pubsub:1000",
-        help="kind:subscribers, comma-separated; the first is the CPU baseline",
+        default="direct:1,direct:100,pubsub:100@10,pubsub:100,pubsub:1000,pep:100",
+        help="kind:subscribers[@rate] (kind: direct, pubsub, pep), comma-separated; "
+        "the first is the CPU baseline",
     )
     parser.add_argument(
         "--servers", default="prosody,ejabberd", help="prosody and/or ejabberd, in turn"

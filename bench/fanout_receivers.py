@@ -11,9 +11,11 @@ answered by one line on stdout:
   clients FIRST..FIRST+COUNT-1 to the hub's device -> ``subscribed N``
 - ``pubsub SERVICE NODE FIRST COUNT``: an XEP-0060 subscription of those
   clients to the node -> ``subscribed N``
+- ``pep HUB NODE FIRST COUNT``: a presence subscription to the hub, then (once
+  the hub approved it) a subscription to its PEP node -> ``subscribed N``
 - ``measure FROM TOTAL START RATE COUNT``: count values FROM..FROM+TOTAL-1 at
   the first COUNT clients from now on; value ``FROM+i`` was written at
-  ``START + (i+1)/RATE`` (``time.monotonic()``, the same clock in every
+  ``START + i/RATE`` (``time.monotonic()``, the same clock in every
   process) -> ``measuring``
 - ``report`` -> one JSON object: deliveries, the fewest and most values one
   client got, the last arrival, and the lag of every delivery (percentiles)
@@ -55,7 +57,7 @@ class Measure:
         now = time.monotonic()
         self.got[index] += 1
         self.last = max(self.last, now)
-        lag = int((now - self.start - (offset + 1) / self.rate) * 1000)
+        lag = int((now - self.start - offset / self.rate) * 1000)
         self.lags_ms[lag] = self.lags_ms.get(lag, 0) + 1
 
     def report(self) -> dict[str, object]:
@@ -67,11 +69,24 @@ class Measure:
         }
 
 
+async def pep_subscribe(client: RawClient, hub: str, node: str) -> None:
+    """Ask to see the hub's presence (PEP's access model), subscribe once it is approved."""
+    client._send(f"<presence type='subscribe' to='{hub}'/>")
+    payload = f"<pubsub xmlns='{PUBSUB}'><subscribe node='{node}' jid='{client.jid}'/></pubsub>"
+    async with asyncio.timeout(60):
+        for attempt in range(1000):
+            try:
+                await client.iq(hub, payload, f"pep{attempt}", 30, kind="set")
+                return
+            except RuntimeError:  # not approved yet: the hub answers the request soon
+                await asyncio.sleep(0.2)
+
+
 async def main(argv: list[str]) -> None:
     host, port, domain, ca, users = argv[:5]
     server = SimpleNamespace(host=host, port=int(port), domain=domain, ca_file=Path(ca))
     server.jid = lambda user: f"{user}@{domain}"
-    clients = [RawClient(server, user) for user in users.split(",")]  # type: ignore[arg-type]
+    clients = [RawClient(server, user) for user in users.split(",") if user]  # type: ignore[arg-type]
     measure: Measure | None = None
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -96,6 +111,10 @@ async def main(argv: list[str]) -> None:
             if command == "connect":
                 await each([c.connect() for c in clients])
                 answer(f"connected {len(clients)}")
+            elif command == "pep":
+                hub, node, first, count = args[0], args[1], int(args[2]), int(args[3])
+                await each([pep_subscribe(c, hub, node) for c in clients[first : first + count]])
+                answer(f"subscribed {count}")
             elif command in ("events", "pubsub"):
                 target, node, first, count = args[0], args[1], int(args[2]), int(args[3])
                 chosen = clients[first : first + count]
