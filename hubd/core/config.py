@@ -330,14 +330,15 @@ class _Validator:
                     ("pubsub", "devices", position),
                     f"no device {device!r}" + _suggest(device, sorted(device_ids)),
                 )
-        widened = [k for k in ("provisioning", "ask_owners") if getattr(top.access, k)]
+        widened = [f"access.{k}" for k in ("provisioning", "ask_owners") if getattr(top.access, k)]
+        widened += ["discovery"] if top.discovery is not None else []  # the registry sees it too
         if top.pubsub.pep and widened:
             # PEP items go to everyone who sees the hub's presence (access_model=presence),
             # and these approve presence beyond the lists: readers the lists never named.
             self.problem(
                 ("pubsub", "service"),
                 "pep shares the items with everyone who sees the hub online, and "
-                f"access.{widened[0]} lets people beyond the lists see it: use a service JID",
+                f"{widened[0]} lets others beyond the lists see it: use a service JID",
             )
 
     def resolve(self, value: Path | None) -> Path | None:
