@@ -334,6 +334,8 @@ class RawClient:
         self._buffer = b""
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[bool]] = {}
+        #: Called with each ``v`` value when it first arrives (bench/fanout.py's lag).
+        self.on_value: Callable[[int], None] | None = None
 
     async def _until(self, pattern: bytes, timeout: float = 10) -> bytes:
         assert self._reader is not None
@@ -385,11 +387,13 @@ class RawClient:
         self._send("<presence><priority>-1</priority></presence>")
         self.start_counting()
 
-    async def iq(self, to: str, payload: str, ident: str, timeout: float = 10) -> None:
-        """Send an IQ get and wait for its answer (an error raises)."""
+    async def iq(
+        self, to: str, payload: str, ident: str, timeout: float = 10, kind: str = "get"
+    ) -> None:
+        """Send an IQ (a get, or ``kind``) and wait for its answer (an error raises)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
-        self._send(f"<iq type='get' to='{to}' id='{ident}'>{payload}</iq>")
+        self._send(f"<iq type='{kind}' to='{to}' id='{ident}'>{payload}</iq>")
         if not await asyncio.wait_for(future, timeout):
             raise RuntimeError(f"{self.user}: IQ {ident} answered with an error")
 
@@ -409,7 +413,10 @@ class RawClient:
             cut = chunk.rfind(b">") + 1
             chunk, tail = chunk[:cut], chunk[cut:]
             for match in _VALUE.finditer(chunk):
-                self.values.add(int(match.group(1) or match.group(2)))
+                value = int(match.group(1) or match.group(2))
+                if self.on_value is not None and value not in self.values:
+                    self.on_value(value)
+                self.values.add(value)
             for match in _BODY.finditer(chunk):
                 self.bodies.add(int(match.group(1)))
             for ident, future in list(self._pending.items()):

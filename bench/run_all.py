@@ -5,6 +5,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * events.py      event latency against a minimal relay and a raw message
 * readout.py     readout round trip against a bare XMPP ping
 * throughput.py  sustained events/s to 1, 20 and 100 subscribers, loss, vs a bare sender
+* fanout.py      100 and 1,000 subscribers through PubSub (Prosody, ejabberd) vs direct events
 * footprint.py   resident memory and startup (4 and 204 devices, 1-Wire 100/1,000) vs a bare client
 * idle.py        idle CPU and wake-ups with 100 devices
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
@@ -30,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import events
+import fanout
 import footprint
 import idle
 import oneshot
@@ -43,6 +45,7 @@ BENCHMARKS = {
     "events": events,
     "readout": readout,
     "throughput": throughput,
+    "fanout": fanout,
     "footprint": footprint,
     "idle": idle,
     "plot": plot,
@@ -97,6 +100,9 @@ def main() -> int:
                 args.quick = True
             elif name == "oneshot":
                 args.rounds = 5
+            elif name == "fanout":
+                args.seconds, args.drain = 3, 10
+                args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from hubd.xmpp.acks import AckPacer
@@ -42,7 +43,7 @@ class FakeXmpp:
             handler(None)
 
 
-def test_a_burst_costs_one_request_per_answer() -> None:
+async def test_a_burst_costs_one_request_per_answer() -> None:
     xmpp = FakeXmpp()
     sm = xmpp.plugin["xep_0198"]
     pacer = AckPacer(xmpp)  # type: ignore[arg-type]
@@ -59,7 +60,7 @@ def test_a_burst_costs_one_request_per_answer() -> None:
     assert sm.requests == 3
 
 
-def test_a_new_stream_forgets_the_request_in_flight() -> None:
+async def test_a_new_stream_forgets_the_request_in_flight() -> None:
     xmpp = FakeXmpp()
     sm = xmpp.plugin["xep_0198"]
     pacer = AckPacer(xmpp)  # type: ignore[arg-type]
@@ -81,3 +82,27 @@ def test_no_requests_without_stream_management() -> None:
     pacer.request()
     assert xmpp.plugin["xep_0198"].requests == 0
     assert not pacer.enabled()
+
+
+async def test_an_unanswered_request_reports_a_dead_link() -> None:
+    xmpp = FakeXmpp()
+    pacer = AckPacer(xmpp, timeout=0.05)  # type: ignore[arg-type]
+    dead: asyncio.Queue[str] = asyncio.Queue()
+    pacer.on_overdue.append(dead.put_nowait)
+    pacer.request()
+    reason = await asyncio.wait_for(dead.get(), timeout=5)
+    assert reason == "no acknowledgement within 0.05 s"
+
+
+async def test_an_answered_request_is_not_overdue() -> None:
+    xmpp = FakeXmpp()
+    pacer = AckPacer(xmpp, timeout=0.05)  # type: ignore[arg-type]
+    dead: list[str] = []
+    pacer.on_overdue.append(dead.append)
+    pacer.request()
+    xmpp.answer()
+    pacer.request()
+    xmpp.fire("disconnected")  # a new stream: the old request is forgotten
+    # Each answered or forgotten request cancelled its timer: none is left to fire.
+    assert pacer._overdue is None
+    assert dead == []

@@ -14,6 +14,7 @@ from slixmpp.stanza import Message
 from xmpp_client import AuthenticationFailed, TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyError, ProsodyServer
+from hubd.testing.prosody_accounts import write_accounts
 
 
 async def test_two_clients_exchange_a_chat_message(
@@ -92,6 +93,18 @@ async def test_register_while_running(prosody: ProsodyServer) -> None:
     prosody.register("dave", "davepass")
     dave = await connect_client(prosody, "dave", "davepass")
     await dave.disconnect_and_wait()
+
+
+async def test_accounts_written_in_bulk_log_in(prosody: ProsodyServer) -> None:
+    # bench/fanout.py's 1,000 subscribers: files written the way prosodyctl writes them.
+    write_accounts(prosody.data_dir, prosody.domain, {"bulk1": "one", "bulk-2.x": "two"})
+    for user, password in (("bulk1", "one"), ("bulk-2.x", "two")):
+        client = await connect_client(prosody, user, password)
+        await client.disconnect_and_wait()
+    with pytest.raises(AuthenticationFailed):
+        await connect_client(prosody, "bulk1", "two", timeout=10)
+    with pytest.raises(ValueError, match="plain lower-case"):
+        write_accounts(prosody.data_dir, prosody.domain, {"Bulk": "x"})
 
 
 def _occupy(host: str, port: int) -> socket.socket:

@@ -101,6 +101,11 @@ def test_pep_refuses_an_audience_beyond_the_lists(tmp_path: Path) -> None:
     (found,) = problems(tmp_path, "pubsub: {service: pep}\n", "ask_owners: true")
     assert "pubsub.service: pep shares the items with everyone who sees the hub online" in found
     assert load(tmp_path, "pubsub: {service: pubsub.example.org}\n", "ask_owners: true").pubsub
+    # So does a Thing registry (discovery:), which the hub lets see its presence.
+    registry = "discovery: {registry: registry.example.org}\n"
+    (found,) = problems(tmp_path, "pubsub: {service: pep}\n" + registry)
+    assert "and discovery lets others beyond the lists see it: use a service JID" in found
+    assert load(tmp_path, "pubsub: {service: pubsub.example.org}\n" + registry).pubsub
 
 
 def test_service_members_are_the_lists_and_every_device_is_published(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from hubd.core.model import FieldSpec, FieldType, FieldValue, NodeSpec, NodeStat
 from hubd.core.node import Node
 from hubd.testing.drivers import make_context
 from hubd.testing.prosody import ProsodyServer
-from hubd.xmpp.pubsub import PubSubPublisher
+from hubd.xmpp.pubsub import PIPELINE, PubSubPublisher
 
 NODE = "urn:xmpp:iot:sensordata"
 LEVEL = FieldSpec(name="level", type=FieldType.NUMERIC, unit="%")
@@ -87,12 +87,12 @@ def _config(tmp_path: Path, server: ProsodyServer, service: str) -> Config:
 
 
 class Scene:
-    def __init__(self, server: ProsodyServer, config: Config) -> None:
+    def __init__(self, server: ProsodyServer, config: Config, account: str = "hub") -> None:
         ctx, _ = make_context("dial")
         driver = Dial(DriverConfig(id="dial", driver="test.dial"), ctx)
         self.node = Node.create(driver.config, driver)
         self.hub = Hub([self.node])
-        self.xmpp = ClientXMPP(f"{server.jid('hub')}/pubsub-test", ACCOUNTS["hub"])
+        self.xmpp = ClientXMPP(f"{server.jid(account)}/pubsub-test", ACCOUNTS[account])
         self.xmpp.ca_certs = server.ca_file
         self.xmpp.enable_direct_tls = False
         for plugin in ("xep_0030", "xep_0199"):
@@ -100,11 +100,20 @@ class Scene:
         access = AccessPolicy.from_config(config)
         self.publisher = PubSubPublisher(self.xmpp, self.hub, access, config)
         self.publishes = 0
+        self.answered = 0
+        self.most_in_flight = 0
         self.xmpp.add_filter("out", self._count)
+        self.xmpp.add_filter("in", self._count_answers)
 
     def _count(self, stanza: Any) -> Any:
         if stanza.xml.find(".//{http://jabber.org/protocol/pubsub}publish") is not None:
             self.publishes += 1
+            self.most_in_flight = max(self.most_in_flight, self.publishes - self.answered)
+        return stanza
+
+    def _count_answers(self, stanza: Any) -> Any:
+        if stanza.xml.find(".//{http://jabber.org/protocol/pubsub}publish") is not None:
+            self.answered += 1  # results (and errors) of publishes echo <publish node>
         return stanza
 
     def set(self, level: int) -> None:
@@ -147,7 +156,7 @@ async def test_a_burst_is_coalesced_to_the_newest_value(scene: Scene, bob: TestC
     before = scene.publishes
     for level in range(1, 1001):  # a thousand changes before the server can answer one
         scene.set(level)
-    assert len(scene.publisher._in_flight) == 1
+    assert len(scene.publisher._in_flight) == 1  # one task per device, whatever the burst
     assert scene.publisher._dirty == {"dial"}  # the pending state: one flag per device
     await scene.settled()
     # One publish was in flight when the burst began, one more carries the newest values.
@@ -156,11 +165,40 @@ async def test_a_burst_is_coalesced_to_the_newest_value(scene: Scene, bob: TestC
     assert fields_of(found["dial"])["level"]["value"] == "100"
 
 
+async def test_publishes_in_flight_are_bounded_and_the_last_value_stays(
+    scene: Scene, bob: TestClient
+) -> None:
+    await scene.until(lambda: scene.publisher._ready)
+    await scene.settled()
+    for step in range(300):  # changes while publishes are in flight, values going back and forth
+        scene.set(step % 7)
+        await asyncio.sleep(0)  # let the publisher send what it may
+    scene.set(42)
+    await scene.settled()
+    assert scene.most_in_flight <= PIPELINE, scene.most_in_flight
+    assert scene.publishes == scene.answered
+    found = await items(bob, "pubsub.localhost", NODE)
+    assert fields_of(found["dial"])["level"]["value"] == "4.2"
+
+
+@pytest.mark.parametrize(
+    ("service", "account", "condition"),
+    [
+        ("nowhere.localhost", "hub", "not-allowed"),  # no s2s on the test server
+        # Only the component's admins create nodes on Prosody 0.12: carol is refused.
+        ("pubsub.localhost", "carol", "forbidden"),
+    ],
+)
 async def test_a_refusing_service_is_one_log_line_and_retried(
-    server: ProsodyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: ProsodyServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    service: str,
+    account: str,
+    condition: str,
 ) -> None:
     caplog.set_level(logging.INFO, "hubd.xmpp.pubsub")
-    made = Scene(server, _config(tmp_path, server, "nowhere.localhost"))
+    made = Scene(server, _config(tmp_path, server, service), account)
     made.hub.set_state("dial", NodeState.ONLINE)
     made.xmpp.connect(host=server.host, port=server.port)
     try:
@@ -170,6 +208,7 @@ async def test_a_refusing_service_is_one_log_line_and_retried(
         assert len(refusals) == 1, [r.getMessage() for r in refusals]
         assert "the rest of hubd runs, trying again in" in refusals[0].getMessage()
         assert refusals[0].levelno == logging.WARNING
+        assert f": {condition}" in refusals[0].getMessage()
         # The hub itself goes on: values still arrive and are cached.
         made.set(7)
         assert made.node.cache["level"].value == Decimal("0.7")

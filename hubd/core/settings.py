@@ -159,37 +159,3 @@ class UploadSettings(BaseModel):
         if value is not None and ("@" in value or "/" in value or " " in value):
             raise ValueError("must be a service's JID, like upload.example.org")
         return value
-
-
-class OmemoSettings(BaseModel):
-    """``omemo:``: end-to-end encrypted chat (XEP-0384, OMEMO 0.3 as the clients speak it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool | None = Field(
-        default=None, description="default: on when the omemo extra is installed"
-    )
-    require: bool = Field(
-        default=False, description="refuse plaintext commands (answered with a hint)"
-    )
-
-
-def omemo_installed() -> bool:
-    """Whether the ``omemo`` extra (slixmpp-omemo) is installed; looked up, never imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("slixmpp_omemo") is not None
-
-
-def resolve_omemo(omemo: OmemoSettings) -> tuple[OmemoSettings, list[tuple[str, str]]]:
-    """``enabled`` resolved (on by default with the extra) and the problems: (key, message)."""
-    installed = omemo_installed()
-    problems: list[tuple[str, str]] = []
-    if omemo.enabled and not installed:
-        problems.append(
-            ("enabled", "OMEMO needs the omemo extra: pip install 'hubd[omemo]' (or false)")
-        )
-    enabled = installed if omemo.enabled is None else omemo.enabled
-    if omemo.require and not enabled:
-        problems.append(("require", "require: true needs OMEMO (enabled: true)"))
-    return omemo.model_copy(update={"enabled": enabled}), problems

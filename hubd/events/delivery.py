@@ -12,7 +12,7 @@ and when; this decides how.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from hubd.core.settings import EventsSettings
@@ -43,6 +43,8 @@ class Delivery:
         self.in_flight: set[int] = set()
         self.backlog: set[str] = set()  # subscribers with events waiting in the outbox
         self.unstored_dropped: dict[str, int] = {}  # per subscriber: events not kept
+        # An outbox event put on the wall clock's current scale (see events/clock_steps.py).
+        self.restamp: Callable[[int, Event], Event] = lambda _id, event: event
 
     def count_unstored(self, fresh: Sequence[tuple[int, Event]]) -> None:
         """Fresh events that could neither be stored nor sent are lost: count them."""
@@ -122,7 +124,8 @@ class Delivery:
                         item.subscriber,
                         self.settings.queue_limit,
                     )
-            event = replace(Event.from_json(item.event, dropped), delayed=item.id not in fresh)
+            event = Event.from_json(item.event, dropped)
+            event = replace(self.restamp(item.id, event), delayed=item.id not in fresh)
             sub = self.subscriptions.get((event.subscriber, event.node_id, event.channel))
             if sub is not None and sub.spec.target != event.target:
                 event = replace(event, target=sub.spec.target)

@@ -33,12 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from hubd.core.clock import ClockWatch
 from hubd.core.driver import utc_now
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
+from hubd.events import clock_steps
 from hubd.events.delivery import Delivery
 from hubd.events.event import Event, EventSink
 from hubd.events.store import Store
@@ -75,6 +77,7 @@ class EventEngine:
         store: Store,
         settings: EventsSettings | None = None,
         now: Callable[[], datetime] = utc_now,
+        clock: ClockWatch | None = None,
     ) -> None:
         self.hub = hub
         self.store = store
@@ -95,6 +98,10 @@ class EventEngine:
         self._lost_in_memory = 0
         self._unsaved: set[SubKey] = set()  # subscriptions a failed write left unstored
         self._generation = store.generation
+        # Steps of the wall clock (a Pi setting its clock after boot); a fixed ``now``
+        # (tests) has none unless a watch is given.
+        self.clock = clock_steps.ClockSteps(clock or (ClockWatch() if now is utc_now else None))
+        self.delivery.restamp = self.clock.restamp
         hub.add_listener(self)
 
     # --- lifecycle --------------------------------------------------------------
@@ -102,6 +109,7 @@ class EventEngine:
     async def load(self) -> None:
         """Restore subscriptions from the store (unknown nodes are dropped)."""
         self._next_id = await self.store.max_event_id() + 1
+        self.clock.first_id = self._next_id
         self.delivery.backlog = set(await self.store.waiting_subscribers())
         for row in await self.store.subscriptions():
             if row.node_id not in self.hub.nodes:
@@ -117,14 +125,17 @@ class EventEngine:
 
     async def run(self) -> None:
         """Persist and deliver events until cancelled."""
-        next_prune = self.now()
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()  # monotonic: a step of the wall clock does not move it
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
                 await self._persist_and_deliver()
-                if self.now() >= next_prune:
-                    next_prune = self.now() + PRUNE_EVERY
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + PRUNE_EVERY.total_seconds()
+                    self._check_clock()  # rows stamped before a step move before the cutoff
+                    await self.clock.shift_history(self.store)
                     cutoff = self.now() - timedelta(days=self.settings.history_days)
                     try:
                         pruned = await self.store.prune_history(cutoff.timestamp())
@@ -207,6 +218,7 @@ class EventEngine:
 
     def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
         """New values of ``node``: record history, evaluate its subscriptions."""
+        self._check_clock(values)
         # History waits until the events went out (see _persist_and_deliver).
         self._unrecorded.append((node.id, values))
         self._wake.set()
@@ -312,6 +324,7 @@ class EventEngine:
         self._arm(sub.key, (when - self.now()).total_seconds(), self._release)
 
     def _release(self, key: SubKey) -> None:
+        self._check_clock()
         sub = self.subscriptions.get(key)
         if sub is None:
             return
@@ -320,6 +333,7 @@ class EventEngine:
             self._emit(sub, list(sub.pending.values()))
 
     def _heartbeat(self, key: SubKey) -> None:
+        self._check_clock()
         sub = self.subscriptions.get(key)
         if sub is None or sub.spec.max_interval is None:
             return
@@ -344,9 +358,26 @@ class EventEngine:
         for handle in self._timers.pop(key, []):
             handle.cancel()
 
+    def _check_clock(self, fresh: Sequence[FieldValue] = ()) -> None:
+        """After a step of the wall clock, move what was stamped before it (not ``fresh``)."""
+        step = self.clock.check(self._next_id)
+        if step is None:
+            return
+        delta, move = step.delta, clock_steps.move_value
+        self._queue = deque(clock_steps.move_event(event, delta) for event in self._queue)
+        self._unrecorded = [(n, [move(v, delta) for v in vs]) for n, vs in self._unrecorded]
+        for mark in self._marks.values():
+            mark.stored += delta
+        for sub in self.subscriptions.values():
+            clock_steps.move_subscription(sub, delta)
+        clock_steps.move_nodes(self.hub.nodes.values(), delta, keep=fresh)
+        self._wake.set()  # the store's history moves with the next batch
+
     async def _persist_and_deliver(self) -> None:
         # A damaged file met by any reader (a historical readout too) was replaced.
         self._follow_store_replacement()
+        self._check_clock()
+        await self.clock.shift_history(self.store)  # before rows on the new scale are written
         # Acknowledgements taken first: they are for events of earlier, committed batches.
         acked, self._acked = self._acked, []
         self.delivery.in_flight.difference_update(acked)

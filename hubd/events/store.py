@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hubd.errors import StoreUnavailable
+from hubd.events.clock_steps import shift_history_rows
 from hubd.events.state_file import (
     ROOM_TO_RECOVER,
     is_damaged,
@@ -348,12 +349,8 @@ class Store:
     async def enqueue(
         self, items: Sequence[tuple[str, dict[str, Any]]], limit: int
     ) -> list[int | None]:
-        """Add events (subscriber, event) in one commit; keep at most ``limit`` per subscriber.
-
-        Returns the new rows' ids (None for an event dropped at once).  The
-        oldest events beyond the limit are dropped and counted per subscriber
-        (see :meth:`take_dropped`).
-        """
+        """Add events (subscriber, event) in one commit, at most ``limit`` per subscriber; return
+        the new ids (None: dropped at once; the oldest beyond the limit: see take_dropped)."""
         return await self._write(
             lambda db: insert_events(db, [(None, s, e) for s, e in items], limit)
         )
@@ -458,9 +455,8 @@ class Store:
         self, node_id: str, field: str, start: float, end: float, limit: int
     ) -> tuple[list[Reading], Reading | None]:
         """One field's readings between ``start`` and ``end`` (oldest first, at most
-        ``limit``), and the last one before ``start`` (what it held when the span began).
-
-        Raises :class:`~hubd.errors.StoreUnavailable` when the file cannot be read.
+        ``limit``), and the last one before ``start`` (what it held when the span began);
+        raises :class:`~hubd.errors.StoreUnavailable` when the file cannot be read.
         """
 
         def work() -> tuple[list[Reading], Reading | None]:
@@ -491,6 +487,10 @@ class Store:
         return await self._write(
             lambda db: db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
         )
+
+    async def shift_history(self, start: float, end: float, delta: float) -> int:
+        """Move readings stamped from ``start`` to ``end`` by ``delta`` s (a clock step)."""
+        return await self._write(lambda db: shift_history_rows(db, start, end, delta))
 
 
 def _connect_empty() -> sqlite3.Connection:

@@ -77,6 +77,11 @@ class EjabberdServer:
         return self._port
 
     @property
+    def pid(self) -> int | None:
+        """PID of the running ejabberd (the Erlang VM, all its schedulers), if any."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the ejabberd process is alive."""
         return self._proc is not None and self._proc.poll() is None

@@ -10,16 +10,24 @@ is asked about at once, a burst costs one exchange per round trip.
 slixmpp's own request stays, every :data:`SM_WINDOW` stanzas, to bound its
 queue of unacknowledged stanzas when no event flows (readout answers, chat
 replies).
+
+A request unanswered for ``timeout`` seconds means the link is dead: the
+``on_overdue`` callbacks are told (the connection supervisor cuts it, see
+``hubd/xmpp/connection.py``), so that events sent into a dead link are
+re-sent by a resumed stream within seconds, not after TCP gives up.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from slixmpp import ClientXMPP
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
+
+from hubd.xmpp.connection import PING_TIMEOUT
 
 SM_WINDOW = 100
 _NS_SM = "urn:xmpp:sm:3"
@@ -28,8 +36,12 @@ _NS_SM = "urn:xmpp:sm:3"
 class AckPacer:
     """Asks the server for acknowledgements, never two unanswered at once."""
 
-    def __init__(self, xmpp: ClientXMPP) -> None:
+    def __init__(self, xmpp: ClientXMPP, timeout: float = PING_TIMEOUT) -> None:
         self.xmpp = xmpp
+        self.timeout = timeout
+        #: Called with a reason when a request stays unanswered for ``timeout`` s.
+        self.on_overdue: list[Callable[[str], None]] = []
+        self._overdue: asyncio.TimerHandle | None = None
         self._outstanding = False
         self._wanted = False
         self._answered: asyncio.Event | None = None  # set by the next <a/> (settle waits)
@@ -75,6 +87,7 @@ class AckPacer:
     def _on_ack(self, _ack: Any) -> None:
         # slixmpp's own handler, registered first, has taken the acked stanzas off its queue.
         self._outstanding = False
+        self._stop_timer()
         if self._answered is not None:
             self._answered.set()
         if self._wanted:
@@ -85,8 +98,24 @@ class AckPacer:
         # A new stream (or none): nothing asked on the old one will be answered.
         self._outstanding = False
         self._wanted = False
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        if self._overdue is not None:
+            self._overdue.cancel()
+            self._overdue = None
+
+    def _on_overdue(self) -> None:
+        self._overdue = None
+        if self._outstanding:
+            reason = f"no acknowledgement within {self.timeout:g} s"
+            for callback in tuple(self.on_overdue):
+                callback(reason)
 
     def _send(self) -> None:
         if self.enabled() and self.xmpp.transport is not None:
             self._outstanding = True
             self._sm.request_ack()
+            if self._overdue is None:
+                loop = asyncio.get_running_loop()
+                self._overdue = loop.call_later(self.timeout, self._on_overdue)

@@ -24,10 +24,11 @@ from hubd.core.config import RoomSettings, XmppSettings
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.omemo_settings import OmemoSettings
 from hubd.core.ownership import Ownership
 from hubd.core.remote_settings import RemoteSettings
 from hubd.core.remote_source import RemoteSources
-from hubd.core.settings import DiscoverySettings, OmemoSettings, UploadSettings
+from hubd.core.settings import DiscoverySettings, UploadSettings
 from hubd.errors import OmemoUnavailable
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
@@ -77,7 +78,6 @@ class HubClient:
         hub: Hub,
         access: AccessPolicy,
         *,
-        keepalive: float = 60.0,
         events: EventEngine | None = None,
         rooms: Sequence[RoomSettings] = (),
         uploads: UploadSettings | None = None,
@@ -182,9 +182,10 @@ class HubClient:
             muc, service = self.muc, self.events
             service.attach_rooms(lambda jid: muc.is_room(JID(jid)), lambda jid: jid in muc.joined)
             muc.on_joined.append(service.engine.request_flush)
-        self.connection = ConnectionSupervisor(
-            xmpp, host=settings.server, port=settings.port, keepalive=keepalive
-        )
+        # Keepalive pings every 15 s: a dead link is noticed within 30 s (connection.py).
+        self.connection = ConnectionSupervisor(xmpp, host=settings.server, port=settings.port)
+        if self.events is not None:
+            self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
 
     def _start_omemo(self, state_dir: Path) -> OmemoService:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import Callback, CoroutineCallback
@@ -41,6 +41,7 @@ from hubd.people.watch import CHAT, ROOM, event_text
 from hubd.people.wording import delayed_text
 from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.resend_stamps import ResendStamps, add_delay
 from hubd.xmpp.sensordata_xml import (
     NodeReadings,
     NodeRef,
@@ -52,7 +53,6 @@ from hubd.xmpp.sensordata_xml import (
     parse_bool_attr,
     parse_node_ref,
     parse_seqnr,
-    qname,
     requested_categories,
     require,
     timestamp_elements,
@@ -66,7 +66,6 @@ if TYPE_CHECKING:  # only with the omemo extra
 _LOGGER = logging.getLogger(__name__)
 
 NS_EVENTS = "urn:xmpp:iot:events"
-NS_DELAY = "urn:xmpp:delay"
 EVENT_ID_PREFIX = "hubd-ev-"
 BATCH_SEPARATOR = "."
 DELAYED_AFTER = timedelta(seconds=2)
@@ -159,6 +158,8 @@ class EventService:
         self._elements: dict[tuple[object, ...], tuple[object, list[Element]]] = {}
         #: Asks the server to acknowledge what was sent (the outbox waits for it).
         self.acks = AckPacer(xmpp)
+        #: Delay stamps for what a resumed stream re-sends (hubd/xmpp/resend_stamps.py).
+        self.resend_stamps = ResendStamps(xmpp)
         #: Set with OMEMO on: chat events to people who last wrote encrypted go encrypted.
         self.omemo: OmemoService | None = None
         engine.attach(self)
@@ -346,30 +347,25 @@ class EventService:
             message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
         message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         if late:
-            delay = SubElement(
-                message.xml,
-                qname(NS_DELAY, "delay"),
-                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(event.created)},
-            )
-            delay.text = "Stored while the subscriber or the hub was offline"
+            add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
         if (
             event.channel == CHAT
             and self.omemo is not None
             and self.omemo.prefers_encrypted(JID(event.target).bare)
         ):
+            # The sealed stanza keeps the id (slixmpp-omemo copies it): acks and stamps match.
             self.omemo.send_encrypted(
                 message,
-                sent=lambda: self._sent_later([event_id]),
+                sent=lambda: self._sent_later(str(message["id"]), event.created, [event_id]),
                 failed=lambda err: self._not_encrypted(event_id, event, err),
             )
             return
-        message.send()
-        if not self._acks_expected():
-            self.engine.acked([event_id])
+        self._send(message, event.created, [event_id])
 
-    def _sent_later(self, event_ids: list[int]) -> None:
+    def _sent_later(self, message_id: str, created: datetime, event_ids: list[int]) -> None:
         """An encrypted event left after its batch: acknowledged, or ask again."""
         if self._acks_expected():
+            self.resend_stamps.sent(message_id, created)
             self.acks.request()
         else:
             self.engine.acked(event_ids)
@@ -415,15 +411,16 @@ class EventService:
         ids = [event_id for event_id, _ in events]
         message["id"] = EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids))
         if datetime.now(UTC) - first.created > DELAYED_AFTER:
-            delay = SubElement(
-                message.xml,
-                qname(NS_DELAY, "delay"),
-                {"from": self.xmpp.boundjid.bare, "stamp": xsd.format_datetime(first.created)},
-            )
-            delay.text = "Stored while the subscriber or the hub was offline"
+            add_delay(message.xml, self.xmpp.boundjid.bare, first.created)
+        self._send(message, first.created, ids)
+
+    def _send(self, message: Any, created: datetime, event_ids: list[int]) -> None:
+        """Send an event message; it leaves the outbox when the server acknowledges it."""
         message.send()
-        if not self._acks_expected():
-            self.engine.acked(ids)
+        if self._acks_expected():
+            self.resend_stamps.sent(str(message["id"]), created)
+        else:
+            self.engine.acked(event_ids)
 
     def end_batch(self) -> None:
         """Ask the server to acknowledge what was just sent (see hubd/xmpp/acks.py)."""

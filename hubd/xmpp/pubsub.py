@@ -43,10 +43,13 @@ from hubd.core.settings import PubSubSettings
 from hubd.errors import PubSubRefused
 from hubd.xmpp import pubsub_profiles as profiles
 from hubd.xmpp import pubsub_xml as wire
+from hubd.xmpp.pep_audience import PepAudience
 
 _LOGGER = logging.getLogger(__name__)
 
 IQ_TIMEOUT = 10.0
+#: Publishes of one device in flight at once (bench/fanout.py: the server stays busy).
+PIPELINE = 4
 SETTLE_TIMEOUT = 2.0
 # The node exists but is configured otherwise: configuring it makes the options hold.
 _PRECONDITION = {"precondition-not-met", "unsupported"}
@@ -65,7 +68,7 @@ class PubSubPublisher:
         self.members: tuple[str, ...] = ()
         self.title = f"hubd {JID(config.xmpp.jid).bare}"
         self._dirty: set[str] = set()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[str, set[asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stored: dict[str, frozenset[str]] = {}
         self._sent: dict[tuple[str, str], bytes] = {}
@@ -76,6 +79,7 @@ class PubSubPublisher:
         self._problem: str | None = None
         self._setting_up = asyncio.Lock()
         self._ensured: set[str] = set()  # nodes created or configured in this session
+        self.pep_audience = PepAudience(xmpp, access) if self.settings.pep else None
         self.apply(config)
         hub.add_listener(self)
         xmpp.add_event_handler("session_start", self._on_session_start)
@@ -114,10 +118,14 @@ class PubSubPublisher:
         new_members = members(config) if not self.settings.pep else ()
         changed_members = new_members != self.members
         self.members = new_members
+        if self.pep_audience is not None:
+            self.pep_audience.check()  # the roster is empty before the first session
         if not self._ready:
             return
         for device in sorted(removed):
             self._spawn(self._retract_device(device), f"pubsub retract {device}")
+        if removed and "uwpx" in self.settings.profiles:
+            self._spawn(self._refresh_uwpx(), "pubsub uwpx")
         if changed_members:
             self._spawn(self._sync_affiliations(), "pubsub affiliations")
         self._dirty |= added
@@ -140,22 +148,36 @@ class PubSubPublisher:
             self._start(device)
 
     def _start(self, device: str) -> None:
-        if device not in self._in_flight:
-            self._in_flight[device] = self._spawn(self._publish_device(device), f"pubsub {device}")
+        """Publish the device's newest values, with up to :data:`PIPELINE` publishes in flight.
 
-    async def _publish_device(self, device: str) -> None:
+        Waiting for each answer before the next publish would leave the server idle for
+        a round trip per item; a few in flight keep it busy, and the stream keeps them
+        in order, so the last one sent is the item that stays.  Whatever changes while
+        :data:`PIPELINE` are in flight is one flag, taken by the next publish.
+        """
+        running = self._in_flight.setdefault(device, set())
+        if len(running) < PIPELINE and self._wanted(device):
+            self._dirty.discard(device)
+            task = self._spawn(self._publish_once(device), f"pubsub {device}")
+            running.add(task)  # the tasks start (and send) in the order they are made
+
+    async def _publish_once(self, device: str) -> None:
         try:
-            while device in self._dirty and self._ready and device in self.devices:
-                self._dirty.discard(device)
-                node = self.hub.nodes.get(device)
-                if node is None:
-                    return
-                await self._publish_node(node)
+            await self._publish_node(self.hub.nodes[device])
         except PubSubRefused as err:
             self._dirty.add(device)
             self._refused("publish to", err)
         finally:
-            self._in_flight.pop(device, None)
+            running = self._in_flight.get(device, set())
+            running.discard(asyncio.current_task())
+            if self._retry is None:
+                self._start(device)
+            if not self._in_flight.get(device):
+                self._in_flight.pop(device, None)
+
+    def _wanted(self, device: str) -> bool:
+        dirty = device in self._dirty and device in self.hub.nodes
+        return dirty and self._ready and device in self.devices
 
     async def _publish_node(self, node: Node) -> None:
         if "iot" in self.settings.profiles and self._complete(node):
@@ -188,14 +210,22 @@ class PubSubPublisher:
             # (PEP: max_items 1): configure it first.
             await self._ensure_once(item.node)
         request = wire.build_publish(item.node, item.item_id, item.payload, options)
-        try:
-            await self._iq(request)
-        except PubSubRefused as err:
-            # No node yet, a node configured otherwise, or options this server does not
-            # know (ejabberd 23.01 refuses pubsub#max_items there): configure, then again.
-            await self._ensure_once(item.node)
-            await self._publish_again(item, err, options is not None)
+        # Noted when sent, not when answered: with publishes in flight, the next one must
+        # compare with the last one sent (a value that went back would be skipped otherwise).
         self._sent[key] = text
+        published = False
+        try:
+            try:
+                await self._iq(request)
+            except PubSubRefused as err:
+                # No node yet, a node configured otherwise, or options this server does not
+                # know (ejabberd 23.01 refuses pubsub#max_items there): configure, then again.
+                await self._ensure_once(item.node)
+                await self._publish_again(item, err, options is not None)
+            published = True
+        finally:
+            if not published and self._sent.get(key) == text:
+                del self._sent[key]  # not on the node: the next publish must send it
         if self._problem is not None:
             _LOGGER.info("pubsub: publishing to %s again", self.target)
             self._problem = None
@@ -279,6 +309,8 @@ class PubSubPublisher:
                 }
                 for item_id in sorted(set(stored) - set(self.devices)):
                     await self._iq(wire.build_retract(self.settings.node, item_id))
+            if "uwpx" in self.settings.profiles:
+                await self._prune_uwpx()
             if not self.settings.pep:
                 try:
                     await self._sync_affiliations()
@@ -341,6 +373,22 @@ class PubSubPublisher:
             if err.condition != "item-not-found":
                 self._refused(f"retract {device} from", err)
 
+    async def _prune_uwpx(self) -> None:
+        """Items of devices (or fields) no longer published must not stay readable."""
+        nodes = [self.hub.nodes[d] for d in self.devices if d in self.hub.nodes]
+        for name, wanted in profiles.uwpx_ids(nodes).items():
+            for item_id in sorted(set(await self._stored_items(name)) - wanted):
+                await self._iq(wire.build_retract(name, item_id))
+                self._sent.pop((name, item_id), None)
+
+    async def _refresh_uwpx(self) -> None:
+        """After a reload removed devices: their items go, the form names the rest."""
+        try:
+            await self._prune_uwpx()
+            await self._publish_form()
+        except PubSubRefused as err:
+            self._refused("update", err)
+
     # --- failures and retries ------------------------------------------------------------
 
     def _refused(self, what: str, err: PubSubRefused) -> None:
@@ -384,9 +432,15 @@ class PubSubPublisher:
     # --- tasks --------------------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = self._track(work, name)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task whose outcome its creator awaits (and cancelled on disconnect)."""
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -396,7 +450,7 @@ class PubSubPublisher:
 
     async def close(self) -> None:
         """Let the publishes in flight finish (briefly), then stop."""
-        pending = list(self._in_flight.values())
+        pending = [task for running in self._in_flight.values() for task in running]
         if pending:
             await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
         self._on_disconnected(None)

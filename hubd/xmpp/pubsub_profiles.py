@@ -91,6 +91,15 @@ def uwpx_items(node: Node) -> list[Item]:
     ]
 
 
+def uwpx_ids(nodes: Iterable[Node]) -> dict[str, set[str]]:
+    """Per uwpx value node, the item ids these devices may have there (valued or not yet)."""
+    ids: dict[str, set[str]] = {SENSORS: set(), ACTUATORS: set()}
+    for node in nodes:
+        for spec in node.spec.fields:
+            ids[ACTUATORS if spec.writable else SENSORS].add(uwpx_item_id(spec, node.id))
+    return ids
+
+
 def uwpx_form(title: str, nodes: Iterable[Node]) -> Item:
     """The ``xmpp.iot.ui`` item: one form field per sensor and actuator item (var = its id)."""
     form = Element(qname(NS_DATA, "x"), {"type": "form"})

@@ -68,15 +68,17 @@ def _target(server: Server, service: str) -> str:
     return server.jid("hub") if service == "pep" else server.pubsub_domain
 
 
-def _hub(server: Server, workdir: Path, service: str, readers: str = "") -> HubdProcess:
+def _hub(
+    server: Server, workdir: Path, service: str, readers: str = "", node: str = NODE
+) -> HubdProcess:
     process = HubdProcess(
         workdir,
         server,  # type: ignore[arg-type]
         devices=WITH_DIMMER,
         extra_config=(
             f"pubsub:\n  service: {'pep' if service == 'pep' else server.pubsub_domain}\n"
+            f"  node: {node}\n" + ("  profiles: [iot, uwpx]\n" if service == "pep" else "")
             # UWPX looks at the device's own account only: its profile goes with PEP.
-            + ("  profiles: [iot, uwpx]\n" if service == "pep" else "")
         ),
     )
     if readers:
@@ -171,6 +173,10 @@ async def test_subscriber_late_reader_restart_and_stranger(
                 "</publish></pubsub>",
                 "set",
             )
+        # Items others push at the hub are data, never commands (control stays on XEP-0325).
+        await _forge_events(bob, server.jid("hub"))
+        reply = await _ask(bob, server.jid("hub"), "read porch-light")
+        assert "state on" in reply, reply
         before = {device: set(fields_of(payload)) for device, payload in found.items()}
         if service == "pep":
             await _check_uwpx(bob, target)
@@ -186,37 +192,140 @@ async def test_subscriber_late_reader_restart_and_stranger(
             assert names <= set(fields_of(after[device])), device
 
 
-async def test_reload_removing_a_reader_removes_its_affiliation(
-    server: Server, tmp_path: Path
+async def test_reload_removing_a_reader_removes_its_access(
+    server: Server, service: str, tmp_path: Path
 ) -> None:
-    target = _target(server, "service")
-    hub = _hub(server, tmp_path / "hubd", "service")
+    """On a service the member affiliation goes; on PEP the presence subscription does.
+
+    The same reload removes the dimmer: its items go too (uwpx: and its form field).
+    """
+    target = _target(server, service)
+    node = f"urn:example:reload:{service}"
+    hub = _hub(server, tmp_path / "hubd", service, node=node)
     bob = await _client(server, "bob")
     async with hub.running(READY):
-        await wait_items(bob, target, NODE, DEVICES)
+        await _see_hub(server, bob, service)
+        await wait_items(bob, target, node, DEVICES)
         owner = await connect_client(server, "hub", ACCOUNTS["hub"], resource="owner")  # type: ignore[arg-type]
         try:
-            affiliations = await _affiliations(owner, target)
-            assert affiliations.get(server.jid("bob")) == "member"
+            if service == "service":
+                affiliations = await _affiliations(owner, target, node)
+                assert affiliations.get(server.jid("bob")) == "member"
             hub.mark()
             text = hub.config_file.read_text()
+            dimmer = "  - id: dimmer\n    name: Hall dimmer\n    driver: gpio.pwm\n    pin: 18\n"
+            assert dimmer in text
+            text = text.replace(dimmer, "")
             hub.config_file.write_text(
                 text.replace(f"readers: [{server.jid('bob')}]", "readers: []")
             )
             assert hub.proc is not None
             hub.proc.send_signal(signal.SIGHUP)
-            await hub.wait_for_log(r"pubsub: node .* 1 removed")
-            assert server.jid("bob") not in await _affiliations(owner, target)
+            if service == "service":
+                await hub.wait_for_log(r"pubsub: node .* 1 removed")
+                assert server.jid("bob") not in await _affiliations(owner, target, node)
+            else:
+                await hub.wait_for_log(r"withdrew the presence subscription of bob@")
+            await _until_gone(owner, target, node, "dimmer")
+            if service == "pep":
+                await _until_gone(owner, target, "xmpp.iot.actuators", "xmpp.iot.actuator.dimmer.")
+                await _until_gone(owner, target, "xmpp.iot.ui", "", in_form="dimmer")
         finally:
             await owner.disconnect_and_wait()
-        with pytest.raises(Refused):
-            await items(bob, target, NODE)
+        # The server has taken the change once it refuses (the request may overtake it).
+        await _until_refused(bob, target, node)
     await bob.disconnect_and_wait()
 
 
-async def _affiliations(owner: TestClient, target: str) -> dict[str, str]:
+async def test_a_node_configured_otherwise_is_configured_as_hubd_needs(
+    server: Server, service: str, tmp_path: Path
+) -> None:
+    """publish-options are preconditions: a node that exists open with one item is fixed."""
+    target = _target(server, service)
+    node = f"urn:example:preexisting:{service}"
+    owner = await connect_client(server, "hub", ACCOUNTS["hub"], resource="owner")  # type: ignore[arg-type]
+    try:
+        await request(owner, target, _create_open(node), "set")
+    finally:
+        await owner.disconnect_and_wait()
+    hub = _hub(server, tmp_path / "hubd", service, node=node)
+    bob, mallory = await _client(server, "bob"), await _client(server, "mallory")
+    try:
+        async with hub.running(READY):
+            await _see_hub(server, bob, service)
+            # max_items 1 would keep one device of three.
+            await wait_items(bob, target, node, DEVICES)
+            await hub.wait_for_log(rf"pubsub: configured node {node}")
+            with pytest.raises(Refused):  # no longer open
+                await items(mallory, target, node)
+    finally:
+        await bob.disconnect_and_wait()
+        await mallory.disconnect_and_wait()
+
+
+def _create_open(node: str) -> str:
+    fields = {"pubsub#access_model": "open", "pubsub#max_items": "1"}
+    form = "".join(f"<field var='{k}'><value>{v}</value></field>" for k, v in fields.items())
+    return (
+        f"<pubsub xmlns='{PUBSUB}'><create node='{node}'/><configure>"
+        f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE' type='hidden'>"
+        f"<value>{NODE_CONFIG}</value></field>{form}</x></configure></pubsub>"
+    )
+
+
+async def _until_gone(
+    owner: TestClient, target: str, node: str, prefix: str, in_form: str = ""
+) -> None:
+    """Until no item id of ``node`` starts with ``prefix`` (or no form field names ``in_form``)."""
+    async with asyncio.timeout(10):
+        while True:
+            found = await items(owner, target, node)
+            if in_form:
+                named = [
+                    var
+                    for payload in found.values()
+                    for field in payload.iter(f"{{{DATA}}}field")
+                    if in_form in (var := field.get("var", ""))
+                ]
+                if found and not named:
+                    return
+            elif not any(item_id.startswith(prefix) for item_id in found):
+                return
+            await asyncio.sleep(0.1)
+
+
+async def _until_refused(client: TestClient, target: str, node: str) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                await items(client, target, node)
+            except Refused:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def _forge_events(client: TestClient, hub_jid: str) -> None:
+    """What a publisher into the hub's nodes would make the server send: an actuator off."""
+    client.send_raw(
+        f"<message to='{hub_jid}' type='headline'><event xmlns='{EVENT}'>"
+        "<items node='xmpp.iot.actuators'><item id='xmpp.iot.actuator.porch-light.state'>"
+        f"<val xmlns='{UWPX}' type='bool'>0</val></item></items>"
+        f"<items node='{NODE}'><item id='porch-light'><fields xmlns='{NODE}'>"
+        "<node nodeId='porch-light'><timestamp value='2025-01-01T00:00:00Z'>"
+        "<boolean name='state' value='false'/></timestamp></node></fields></item></items>"
+        "</event></message>"
+    )
+
+
+async def _ask(client: TestClient, hub_jid: str, text: str) -> str:
+    client.send_message(mto=hub_jid, mbody=text, mtype="chat")
+    reply = await client.wait_message(lambda m: m["from"].bare == hub_jid and bool(m["body"]))
+    return str(reply["body"])
+
+
+async def _affiliations(owner: TestClient, target: str, node: str = NODE) -> dict[str, str]:
     answer = await request(
-        owner, target, f"<pubsub xmlns='{OWNER}'><affiliations node='{NODE}'/></pubsub>"
+        owner, target, f"<pubsub xmlns='{OWNER}'><affiliations node='{node}'/></pubsub>"
     )
     return {
         entry.get("jid", "").split("/")[0]: entry.get("affiliation", "")
@@ -226,6 +335,9 @@ async def _affiliations(owner: TestClient, target: str) -> dict[str, str]:
 
 UWPX = "urn:xmpp:uwpx:iot"
 DATA = "jabber:x:data"
+PUBSUB = "http://jabber.org/protocol/pubsub"
+EVENT = "http://jabber.org/protocol/pubsub#event"
+NODE_CONFIG = "http://jabber.org/protocol/pubsub#node_config"
 
 
 async def _check_uwpx(reader: TestClient, target: str) -> None:
