@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sqlite3
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -277,3 +278,70 @@ async def test_malformed_omemo_is_answered_and_logged_once(
     # The hub goes on: an encrypted command works.
     text, _ = await alice.ask_encrypted(HUB, "read porch-light")
     assert text == "Porch light: state off (just now)"
+
+
+def _store_keys_naming(hub: HubdProcess, who: str) -> list[str]:
+    """The hub's key store rows whose key names ``who`` (sessions, device lists, trust)."""
+    store = hub.config_file.parent / "state" / "omemo.sqlite"
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT key FROM kv WHERE key LIKE ?", (f"%{who}%",)).fetchall()
+    return [key for (key,) in rows]
+
+
+async def test_a_strangers_key_exchange_is_refused_and_nothing_kept(
+    hub: HubdProcess, server: ProsodyServer, tmp_path: Path
+) -> None:
+    mallory = await person(server, "mallory", tmp_path, resource="keyx")
+    try:
+        sealed = await mallory.send_encrypted(HUB, "read porch-light")
+        assert (await answer(mallory))["body"] == "Not authorised."
+        # The same key exchange again, as a bare key transport (no payload: nothing typed),
+        # and once more: the refusal is rate-limited, nothing else comes back.
+        transport = fromstring(str(sealed))
+        encrypted = transport.find(f"{{{NS_OLDMEMO}}}encrypted")
+        assert encrypted is not None
+        payload = encrypted.find(f"{{{NS_OLDMEMO}}}payload")
+        assert payload is not None
+        encrypted.remove(payload)
+        for body in transport.findall("{jabber:client}body"):
+            transport.remove(body)
+        for _ in range(2):
+            mallory.send_raw(tostring(transport, encoding="unicode"))
+        await no_reply_pending(mallory, hub)
+    finally:
+        await mallory.disconnect_and_wait()
+    log = hub.log()
+    assert log.count("refused a chat command from mallory@localhost") == 1
+    assert "cannot decrypt" not in log
+    # No session, device list or trust of hers in the hub's store: nothing was fetched.
+    assert _store_keys_naming(hub, "mallory") == []
+
+
+async def test_a_replayed_message_is_not_run_again(
+    hub: HubdProcess, server: ProsodyServer, tmp_path: Path
+) -> None:
+    alice = await person(server, "alice", tmp_path, resource="replay")
+    try:
+        first = await alice.send_encrypted(HUB, "set porch-light state on")  # a key exchange
+        text, _ = await alice.wait_encrypted(HUB, to_me=True)
+        assert text == "Porch light: state on"
+        second = await alice.send_encrypted(HUB, "set porch-light state off")
+        text, _ = await alice.wait_encrypted(HUB, to_me=True)
+        assert text == "Porch light: state off"
+        # A server (or anyone on the path) plays both stanzas again, as they were.
+        for replayed in (first, second, first):
+            alice.send_raw(str(replayed))
+            notice = await answer(alice)
+            assert notice["body"] == (
+                "Could not decrypt that message (OMEMO). Send it again; type fingerprint to check."
+            )
+            assert notice.xml.find(f"{{{NS_OLDMEMO}}}encrypted") is None
+        # Neither was carried out again; the session goes on.
+        text, _ = await alice.ask_encrypted(HUB, "read porch-light")
+        assert text == "Porch light: state off (just now)"
+    finally:
+        await alice.disconnect_and_wait()
+    log = hub.log()
+    assert log.count("porch-light.state = True done") == 1
+    assert log.count("porch-light.state = False done") == 1
+    assert log.count("OMEMO: cannot decrypt a message from alice@localhost") == 1
