@@ -13,9 +13,13 @@ from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import pytest
+from accounts import ACCOUNTS
+from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
-from iot_client import CONC, IqFailure, iq
-from xmpp_client import TestClient
+from iot_client import CONC, SD, IqFailure, field_values, iq, readout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+from xmpp_client import TestClient, connect_client
 
 from hubd.testing.prosody import ProsodyServer
 
@@ -153,3 +157,142 @@ async def test_remote_offline_and_back(
     nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
     assert nodes["door"].get("state") == "None"
     assert house.log().count("offline: the remote hub went offline") == 1  # said once
+
+
+async def test_read_a_remote_node_under_the_askers_seqnr(
+    house: HubdProcess, alice: TestClient
+) -> None:
+    accepted, payloads = await readout(
+        alice,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='41' momentary='true'>"
+        "<node nodeId='door' sourceId='garage'/></req>",
+    )
+    assert accepted.tag == f"{{{SD}}}accepted"
+    assert accepted.get("seqnr") == "41"
+    assert [p.tag for p in payloads] == [f"{{{SD}}}fields"]
+    assert payloads[0].get("done") == "true"
+    assert field_values(payloads[0]) == {"door": {"state": "false"}}
+    node = payloads[0].find(f"{{{SD}}}node")
+    assert node is not None
+    assert node.get("sourceId") == "garage"
+
+
+async def test_read_own_and_remote_nodes_together(house: HubdProcess, bob: TestClient) -> None:
+    _, payloads = await readout(
+        bob,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='42' momentary='true'><node nodeId='porch-light'/>"
+        "<node nodeId='light' sourceId='garage'/><field name='state'/></req>",
+    )
+    assert [p.get("done") for p in payloads] == [None, "true"]
+    assert {p.get("seqnr") for p in payloads} == {"42"}
+    values = {**field_values(payloads[0]), **field_values(payloads[1])}
+    assert values == {"porch-light": {"state": "false"}, "light": {"state": "false"}}
+
+    # No nodes named: every node, the remote's included, each under its source.
+    _, everything = await readout(
+        bob, house.jid, f"<req xmlns='{SD}' seqnr='43' momentary='true'/>"
+    )
+    sources = {
+        (n.get("nodeId"), n.get("sourceId")) for p in everything for n in p.findall(f"{{{SD}}}node")
+    }
+    assert sources == {
+        ("porch-light", "gpio"),
+        ("front-door", "gpio"),
+        ("door", "garage"),
+        ("light", "garage"),
+    }
+    assert everything[-1].get("done") == "true"
+
+
+async def test_remote_read_refused_for_strangers_and_unknown_nodes(
+    house: HubdProcess, alice: TestClient, mallory: TestClient
+) -> None:
+    unknown = await iq(
+        alice,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='44'><node nodeId='attic' sourceId='garage'/></req>",
+    )
+    assert isinstance(unknown, IqFailure)
+    assert unknown.condition == "item-not-found"
+    stranger = await iq(
+        mallory,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='45'><node nodeId='door' sourceId='garage'/></req>",
+    )
+    assert isinstance(stranger, IqFailure)
+    assert stranger.condition == "forbidden"
+
+
+async def test_read_while_the_remote_is_offline_fails_its_nodes(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    house.mark()
+    await garage.stop()
+    await house.wait_for_log(r"remote garage \S+ offline")
+    _, payloads = await readout(
+        alice,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='46' momentary='true'><node nodeId='porch-light'/>"
+        "<node nodeId='door' sourceId='garage'/></req>",
+    )
+    assert [p.tag for p in payloads] == [f"{{{SD}}}fields", f"{{{SD}}}failure"]
+    error = payloads[1].find(f"{{{SD}}}error")
+    assert error is not None
+    assert (error.get("nodeId"), error.get("sourceId")) == ("door", "garage")
+    assert error.text == "garage: the remote hub went offline"
+    assert payloads[1].get("done") == "true"
+
+
+SHED_TREE = (
+    f"<getAllNodesResponse xmlns='{CONC}' result='OK'>"
+    "<node nodeId='heater' displayName='Heater' nodeType='gpio.output' state='None'"
+    " hasChildren='false' isReadable='true' isControllable='true'/>"
+    "</getAllNodesResponse>"
+)
+
+
+@pytest.fixture
+async def silent_shed(prosody: ProsodyServer) -> AsyncIterator[TestClient]:
+    """A fake remote hub (plain slixmpp): it shows a tree, then never answers a readout."""
+    client = await connect_client(prosody, "shed-hub", ACCOUNTS["shed-hub"], resource="hubd")
+
+    def on_tree(stanza: object) -> None:
+        reply = stanza.reply(clear=True)  # type: ignore[attr-defined]
+        reply.xml.append(fromstring(SHED_TREE))
+        reply.send()
+
+    client.register_handler(
+        Callback("tree", MatchXPath(f"{{jabber:client}}iq/{{{CONC}}}getAllNodes"), on_tree)
+    )
+    # Matched and dropped: slixmpp would otherwise answer feature-not-implemented.
+    client.register_handler(
+        Callback("silent", MatchXPath(f"{{jabber:client}}iq/{{{SD}}}req"), lambda _s: None)
+    )
+    yield client
+    await client.disconnect_and_wait()
+
+
+async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
+    prosody: ProsodyServer, tmp_path: Path, silent_shed: TestClient, alice: TestClient
+) -> None:
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
+    )
+    async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+        _, payloads = await readout(
+            alice,
+            front.jid,
+            f"<req xmlns='{SD}' seqnr='47' momentary='true'>"
+            "<node nodeId='heater' sourceId='shed'/><node nodeId='front-door'/></req>",
+        )
+    assert [p.tag for p in payloads] == [f"{{{SD}}}fields", f"{{{SD}}}failure"]
+    assert field_values(payloads[0]) == {"front-door": {"state": "false"}}
+    error = payloads[1].find(f"{{{SD}}}error")
+    assert error is not None
+    assert (error.get("nodeId"), error.get("sourceId")) == ("heater", "shed")
+    assert error.text == "shed: no answer within 2 s"
+    assert payloads[1].get("done") == "true"
