@@ -18,6 +18,7 @@ from hubd.xmpp.concentrator import Concentrator
 from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
+from hubd.xmpp.remote_control import RemoteControl
 from hubd.xmpp.remote_readout import RemoteReader
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
@@ -37,7 +38,8 @@ class IotServices:
         # Other hubs (remotes:): browsed and read through this one, under its identity.
         reader = RemoteReader(xmpp, remotes) if remotes else None
         self.readout = ReadoutService(xmpp, hub, access, history, reader)
-        self.control = ControlService(xmpp, hub, access)
+        remote_control = RemoteControl(xmpp, remotes, access) if remotes else None
+        self.control = ControlService(xmpp, hub, access, remote_control)
         browse = RemoteBrowse(remotes, access) if remotes else None
         self.concentrator = Concentrator(hub, access, browse)
         xmpp.register_handler(

@@ -25,6 +25,7 @@ from hubd.core.hub import Hub
 from hubd.core.limits import RateLimited
 from hubd.core.model import Category, FieldSpec, FieldValue
 from hubd.core.node import Node
+from hubd.core.remote_settings import remote_node_key
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
 from hubd.events.store import Store
 from hubd.events.subscriptions import decode_value
@@ -162,18 +163,26 @@ class ReadoutService:
         if self.remote is None:
             return {}
         sources = self.remote.sources
-        if not refs:  # all nodes: the remotes' too, for hub-wide readers
-            if not self.access.allows(requester, Role.READER):
-                return {}
-            return {NodeRef(n.node_id, s.id): s.id for s in sources for n in s.nodes()}
+
+        def readable(source_id: str, node_id: str) -> bool:
+            key = remote_node_key(source_id, node_id)
+            return self.access.allows(requester, Role.READER, key)
+
+        if not refs:  # all nodes: the remotes' too, those the requester may read
+            return {
+                NodeRef(n.node_id, s.id): s.id
+                for s in sources
+                for n in s.nodes()
+                if readable(s.id, n.node_id)
+            }
         remote = {ref: ref.source_id for ref in refs if ref.source_id in sources}
-        # Remote nodes are for hub-wide readers; to anyone else they do not exist.
+        # A remote node the requester may not read here does not exist for it.
         unknown = sorted(
             ref.node_id
             for ref, source_id in remote.items()
-            if not self.access.allows(requester, Role.READER)
-            or (source := sources.get(source_id or "")) is None
+            if (source := sources.get(source_id or "")) is None
             or source.node(ref.node_id) is None
+            or not readable(source.id, ref.node_id)
         )
         if unknown:
             raise NodeNotFound(", ".join(unknown))

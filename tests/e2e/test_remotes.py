@@ -16,7 +16,7 @@ import pytest
 from accounts import ACCOUNTS
 from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
-from iot_client import CONC, SD, IqFailure, field_values, iq, readout
+from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 from xmpp_client import TestClient, connect_client
@@ -36,7 +36,19 @@ GARAGE_DEVICES = """
 
 
 @pytest.fixture
-def garage(prosody: ProsodyServer, tmp_path: Path) -> HubdProcess:
+def garage_role() -> str:
+    """The list the garage hub names the house hub in (parametrize to change it)."""
+    return "readers"
+
+
+@pytest.fixture
+def remote_access() -> str:
+    """The ``access:`` of the house's garage entry, as YAML (none unless parametrized)."""
+    return ""
+
+
+@pytest.fixture
+def garage(prosody: ProsodyServer, tmp_path: Path, garage_role: str) -> HubdProcess:
     """The remote hub (not started): the house hub may read it, alice owns it."""
     return HubdProcess(
         tmp_path / "garage",
@@ -46,21 +58,22 @@ def garage(prosody: ProsodyServer, tmp_path: Path) -> HubdProcess:
         devices=GARAGE_DEVICES,
         access_lists={
             "owners": [prosody.jid("alice")],
-            "readers": [prosody.jid("hub")],
+            garage_role: [prosody.jid("hub")],
         },
     )
 
 
 @pytest.fixture
 async def house(
-    prosody: ProsodyServer, tmp_path: Path, garage: HubdProcess
+    prosody: ProsodyServer, tmp_path: Path, garage: HubdProcess, remote_access: str
 ) -> AsyncIterator[HubdProcess]:
     """The front hub, started after the garage hub, with the garage's tree fetched."""
     async with garage.running():
         front = HubdProcess(
             tmp_path / "house",
             prosody,
-            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n"
+            + (f"    access: {remote_access}\n" if remote_access else ""),
         )
         async with front.running(r"remote garage \S+ online: 2 node\(s\)"):
             yield front
@@ -296,3 +309,102 @@ async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
     assert (error.get("nodeId"), error.get("sourceId")) == ("heater", "shed")
     assert error.text == "shed: no answer within 2 s"
     assert payloads[1].get("done") == "true"
+
+
+def _set_light(value: str, source: str = " sourceId='garage'") -> str:
+    return (
+        f"<set xmlns='{CTRL}'><node nodeId='light'{source}/>"
+        f"<boolean name='state' value='{value}'/></set>"
+    )
+
+
+async def _garage_light(alice: TestClient, garage: HubdProcess) -> str:
+    """The light's state as the garage hub itself reads it (alice owns the garage)."""
+    _, payloads = await readout(
+        alice,
+        garage.jid,
+        f"<req xmlns='{SD}' seqnr='90' momentary='true'><node nodeId='light'/></req>",
+    )
+    return field_values(payloads[0])["light"]["state"]
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_set_a_remote_node_carried_out_at_the_remote(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    answer = await iq(carol, house.jid, _set_light("true"), kind="set")
+    assert isinstance(answer, Element), answer
+    assert answer.tag == f"{{{CTRL}}}setResponse"
+    assert await _garage_light(alice, garage) == "true"
+    # Each hub audits it: the house who asked, the garage the house hub that asked it.
+    await house.wait_for_log(r"control by carol@\S+: garage: light\.state = 'true' done")
+    await garage.wait_for_log(r"control by hub@\S+: light\.state = True done")
+
+    # The control form comes from the remote too.
+    form = await iq(
+        carol,
+        house.jid,
+        f"<getForm xmlns='{CTRL}'><node nodeId='light' sourceId='garage'/></getForm>",
+    )
+    assert isinstance(form, Element), form
+    assert "state" in {f.get("var") for f in form.iter() if f.tag.endswith("}field")}
+
+
+async def test_the_remotes_forbidden_comes_back_as_such(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    # The garage lists the house hub as a reader only: carol controls here, not there.
+    refused = await iq(carol, house.jid, _set_light("true"), kind="set")
+    assert isinstance(refused, IqFailure)
+    assert refused.condition == "forbidden"
+    assert refused.text.startswith("garage: ")
+    assert await _garage_light(alice, garage) == "false"
+    await house.wait_for_log(
+        r"control by carol@\S+: garage: light.* refused: the remote hub refused"
+    )
+
+
+async def test_trust_here_comes_first(
+    house: HubdProcess, garage: HubdProcess, bob: TestClient, mallory: TestClient
+) -> None:
+    garage.mark()
+    reader = await iq(bob, house.jid, _set_light("true"), kind="set")
+    assert isinstance(reader, IqFailure)
+    assert reader.condition == "forbidden"
+    assert reader.text == "Access denied."
+    stranger = await iq(mallory, house.jid, _set_light("true"), kind="set")
+    assert isinstance(stranger, IqFailure)
+    assert stranger.condition == "forbidden"
+    across = await iq(
+        bob,
+        house.jid,
+        f"<set xmlns='{CTRL}'><node nodeId='light' sourceId='garage'/><node nodeId='porch-light'/>"
+        "<boolean name='state' value='true'/></set>",
+        kind="set",
+    )
+    assert isinstance(across, IqFailure)
+    # None of these reached the garage hub.
+    assert "control by" not in garage.log()
+
+
+@pytest.mark.parametrize("remote_access", ["{readers: [mallory@localhost]}"])
+async def test_the_remotes_own_access_grants_its_nodes_only(
+    house: HubdProcess, mallory: TestClient
+) -> None:
+    _, payloads = await readout(
+        mallory,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='60' momentary='true'>"
+        "<node nodeId='door' sourceId='garage'/></req>",
+    )
+    assert field_values(payloads[0]) == {"door": {"state": "false"}}
+    own = await iq(
+        mallory, house.jid, f"<req xmlns='{SD}' seqnr='61'><node nodeId='porch-light'/></req>"
+    )
+    assert isinstance(own, IqFailure)
+    assert own.condition == "item-not-found"
+    tree = _nodes(await iq(mallory, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    assert set(tree) == {"door", "light"}
+    refused = await iq(mallory, house.jid, _set_light("true"), kind="set")
+    assert isinstance(refused, IqFailure)
+    assert refused.condition == "forbidden"
