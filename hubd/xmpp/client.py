@@ -39,7 +39,6 @@ from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
-from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
@@ -130,7 +129,7 @@ class HubClient:
             hub,
             access,
             None if events is None else events.store,
-            RemoteBrowse(self.remotes, access) if remotes else None,
+            self.remotes,
         )
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer

@@ -12,10 +12,14 @@ from hubd.core.access import AccessPolicy
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.remote_source import RemoteSources
 from hubd.events.store import Store
-from hubd.xmpp.concentrator import ChildSources, Concentrator
+from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
+from hubd.xmpp.remote_control import RemoteControl
+from hubd.xmpp.remote_readout import RemoteReader
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
 
@@ -29,11 +33,15 @@ class IotServices:
         hub: Hub,
         access: AccessPolicy,
         history: Store | None = None,
-        children: ChildSources | None = None,
+        remotes: RemoteSources | None = None,
     ) -> None:
-        self.readout = ReadoutService(xmpp, hub, access, history)
-        self.control = ControlService(xmpp, hub, access)
-        self.concentrator = Concentrator(hub, access, children)
+        # Other hubs (remotes:): browsed and read through this one, under its identity.
+        reader = RemoteReader(xmpp, remotes) if remotes else None
+        self.readout = ReadoutService(xmpp, hub, access, history, reader)
+        remote_control = RemoteControl(xmpp, remotes, access) if remotes else None
+        self.control = ControlService(xmpp, hub, access, remote_control)
+        browse = RemoteBrowse(remotes, access) if remotes else None
+        self.concentrator = Concentrator(hub, access, browse)
         xmpp.register_handler(
             CoroutineCallback(
                 "iot concentrator",
