@@ -79,6 +79,10 @@ class HubOmemo(XEP_0384):
         """Hook PEP device lists; the session manager is made by :class:`OmemoService`."""
         self._manager: SessionManager | None = None
         super().plugin_init()
+        if not OMEMO2:
+            # The library always asks for both device lists; advertising the OMEMO 2 one
+            # would make clients send messages this hub cannot decrypt.
+            self.xmpp.plugin["xep_0163"].remove_interest(NS_OMEMO2 + ":devices")
 
     def session_bind(self, jid: JID) -> None:
         """Nothing here: the library would start an unowned task (see OmemoService.setup)."""
@@ -282,7 +286,7 @@ class OmemoService:
             self._unavailable_logged = True
             _LOGGER.log(
                 level,
-                "OMEMO unavailable on this server (%s: %s): chat stays unencrypted",
+                "OMEMO unavailable (%s: %s): chat stays unencrypted until the next connection",
                 type(err).__name__,
                 err,
             )

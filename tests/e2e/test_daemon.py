@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -25,6 +26,16 @@ EXPECTED_FEATURES = {
     "urn:xmpp:iot:events",
     "http://jabber.org/protocol/commands",
 }
+if importlib.util.find_spec("slixmpp_omemo") is not None:
+    # OMEMO 0.3 (on by default with the extra): its device list, XEP-0380's marker, and
+    # the plugins it needs (XEP-0060 SubIDs, XEP-0297 forwarding).  Never omemo:2's list.
+    EXPECTED_FEATURES |= {
+        "eu.siacs.conversations.axolotl.devicelist+notify",
+        "urn:xmpp:eme:0",
+        "urn:xmpp:forward:0",
+        "http://jabber.org/protocol/shim",
+        "http://jabber.org/protocol/shim#SubID",
+    }
 
 
 async def disco_features(client: TestClient, jid: str) -> tuple[set[str], list[tuple[str, str]]]:
