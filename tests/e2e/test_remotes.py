@@ -408,3 +408,50 @@ async def test_the_remotes_own_access_grants_its_nodes_only(
     refused = await iq(mallory, house.jid, _set_light("true"), kind="set")
     assert isinstance(refused, IqFailure)
     assert refused.condition == "forbidden"
+
+
+async def _say(client: TestClient, hub: HubdProcess, text: str) -> str:
+    """Type ``text`` to ``hub`` in chat; return its reply."""
+    client.make_message(mto=hub.jid, mbody=text, mtype="chat").send()
+    reply = await client.wait_message(
+        lambda m: m["from"].bare == hub.jid.split("/")[0] and bool(m["body"])
+    )
+    body: str = reply["body"]
+    return body
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_chat_reads_sets_and_lists_remote_devices(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    assert (await _say(carol, house, "read garage/door")).startswith(
+        "Garage door (garage): state off"
+    )
+    assert (await _say(carol, house, "read Garage/Light state")).startswith(
+        "Garage light (garage): state off"
+    )
+    assert await _say(carol, house, "set garage/light on") == "garage/light: state on"
+    assert await _garage_light(alice, garage) == "true"
+    assert await _say(carol, house, "set garage/light state off") == "garage/light: state off"
+    assert await _garage_light(alice, garage) == "false"
+    listing = (await _say(carol, house, "list")).splitlines()
+    # Grouped by source: this hub's devices, then the garage's under its id.
+    assert listing[0] == "2 devices:"
+    assert "garage: 2 devices:" in listing
+    assert listing.index("garage: 2 devices:") == 3
+    assert any(line.endswith("garage/light (Garage light): state off") for line in listing)
+    assert any(line.endswith("garage/door (Garage door): state off") for line in listing)
+
+
+async def test_chat_on_remote_devices_says_what_is_refused(
+    house: HubdProcess, carol: TestClient, bob: TestClient, mallory: TestClient
+) -> None:
+    # The garage gave the house hub read access only: its refusal, in its words.
+    refused = await _say(carol, house, "set garage/light on")
+    assert refused.startswith("garage/light cannot be set: garage: Access denied"), refused
+    assert (await _say(bob, house, "set garage/light on")).startswith("set needs control rights")
+    assert (await _say(bob, house, "read garage/attic")) == (
+        "garage has no device 'attic'; devices: garage/door, garage/light."
+    )
+    assert (await _say(carol, house, "set garage/door on")).startswith("garage/door ")
+    assert await _say(mallory, house, "read garage/door") == "Not authorised."
