@@ -127,7 +127,13 @@ class HubClient:
             access,
             None if events is None else events.store,
             self.remotes,
+            None if self.remote_hubs is None else self.remote_hubs.loop_refusal,
         )
+        if self.remote_hubs is not None:
+            # A remote silent to a readout or a control goes offline until it answers again.
+            for path in (self.iot.readout.remote, self.iot.control.remote):
+                if path is not None:
+                    path.on_silent = self.remote_hubs.not_answering
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer
         # and one access policy.  XEP-0045 is loaded only with rooms configured,

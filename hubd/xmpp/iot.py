@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
@@ -18,6 +18,7 @@ from hubd.xmpp.concentrator import Concentrator
 from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
+from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.remote_control import RemoteControl
 from hubd.xmpp.remote_readout import RemoteReader
 from hubd.xmpp.sensordata import ReadoutService
@@ -34,6 +35,7 @@ class IotServices:
         access: AccessPolicy,
         history: Store | None = None,
         remotes: RemoteSources | None = None,
+        loop_guard: Callable[[str], str | None] | None = None,
     ) -> None:
         # Other hubs (remotes:): browsed and read through this one, under its identity.
         reader = RemoteReader(xmpp, remotes) if remotes else None
@@ -51,6 +53,8 @@ class IotServices:
         )
         xmpp.plugin["xep_0030"].add_feature(NS_CONCENTRATORS)
         self.xmpp = xmpp
+        #: Why a requester's tree requests are refused (it is a remote listing this hub).
+        self.loop_guard = loop_guard
         hub.add_listener(self)
         hub.add_tree_listener(self)
         # XEP-0326 data-source subscriptions last only while both sides are present.
@@ -62,6 +66,9 @@ class IotServices:
     async def _on_concentrator(self, iq: Any) -> None:
         element = payload(iq, "{" + NS_CONCENTRATORS + "}")
         assert element is not None
+        if self.loop_guard is not None and (loop := self.loop_guard(str(iq["from"]))):
+            send_error(iq, ErrorCondition("cancel", "conflict", loop))
+            return
         await self.concentrator.access.ensure(str(iq["from"]))  # XEP-0324
         answer = self.concentrator.handle(str(iq["from"]), element)
         if answer.error is None:

@@ -296,12 +296,17 @@ async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
         extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
     )
     async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+        front.mark()
         _, payloads = await readout(
             alice,
             front.jid,
             f"<req xmlns='{SD}' seqnr='47' momentary='true'>"
             "<node nodeId='heater' sourceId='shed'/><node nodeId='front-door'/></req>",
         )
+        # Not answering: offline here with the reason, said once; asked again, it is back.
+        await front.wait_for_log(r"remote shed \S+ offline: no answer within 2 s")
+        await front.wait_for_log(r"remote shed \S+ online: 1 node\(s\)")
+        assert front.log().count("offline: no answer within 2 s") == 1
     assert [p.tag for p in payloads] == [f"{{{SD}}}fields", f"{{{SD}}}failure"]
     assert field_values(payloads[0]) == {"front-door": {"state": "false"}}
     error = payloads[1].find(f"{{{SD}}}error")
@@ -455,3 +460,45 @@ async def test_chat_on_remote_devices_says_what_is_refused(
     )
     assert (await _say(carol, house, "set garage/door on")).startswith("garage/door ")
     assert await _say(mallory, house, "read garage/door") == "Not authorised."
+
+
+async def test_a_loop_is_refused_not_followed(
+    prosody: ProsodyServer, tmp_path: Path, alice: TestClient
+) -> None:
+    """The garage lists the house and the house lists the garage: both refuse the other."""
+    house_jid = f"{prosody.jid('hub')}/hubd"
+    garage = HubdProcess(
+        tmp_path / "garage",
+        prosody,
+        account="garage-hub",
+        password="garagepass",
+        devices=GARAGE_DEVICES,
+        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
+        extra_config=f"remotes:\n  - id: house\n    jid: {house_jid}\n    timeout: 5\n",
+    )
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("garage-hub")]},
+        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+    )
+    loop = "refused: a loop: each hub lists the other as a remote; not followed"
+    async with garage.running(), front.running():
+        await front.wait_for_log(rf"remote garage \S+ {loop}")
+        await garage.wait_for_log(rf"remote house \S+ {loop}")
+        sources = await iq(
+            alice, front.jid, f"<getChildDataSources xmlns='{CONC}' sourceId='MeteringTopology'/>"
+        )
+        assert isinstance(sources, Element), sources
+        names = {s.get("sourceId"): s.get("name") for s in sources}
+        assert names["garage"] == "garage hub (offline)"
+        assert (
+            _nodes(await iq(alice, front.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+            == {}
+        )
+        _, payloads = await readout(
+            alice, front.jid, f"<req xmlns='{SD}' seqnr='70' momentary='true'/>"
+        )
+        assert {n.get("sourceId") for p in payloads for n in p} == {"gpio"}  # nothing followed
+    assert front.log().count(loop) == 1
+    assert garage.log().count(loop) == 1
