@@ -142,6 +142,23 @@ class RemoteDeviceCommands:
         raw = " ".join(rest[1:]) if len(rest) > 1 else rest[0]
         return await self.devices.write(source, node.node_id, field_name, raw, call.sender)
 
+    def devices_for(self, sender: str, needed: Role = Role.READER) -> list[tuple[str, str]]:
+        """(``garage/door``, a label) of each remote device ``sender`` holds ``needed`` on.
+
+        For the ad-hoc forms' pickers; with CONTROLLER, only those the remote says
+        can be controlled.
+        """
+        out = []
+        for source in self.sources:
+            for node in source.nodes():
+                key = remote_node_key(source.id, node.node_id)
+                if needed >= Role.CONTROLLER and not node.controllable:
+                    continue
+                if self.access.allows(sender, needed, key):
+                    label = key if node.name == node.node_id else f"{key} ({node.name})"
+                    out.append((key, label))
+        return out
+
     async def list_sections(self, sender: str) -> list[str]:
         """One section per remote ``sender`` may read: its devices and their latest values."""
         shown: list[tuple[RemoteSource, list[RemoteNode]]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -17,6 +18,7 @@ from accounts import ACCOUNTS
 from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
+from slixmpp import JID
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 from xmpp_client import TestClient, connect_client
@@ -502,3 +504,46 @@ async def test_a_loop_is_refused_not_followed(
         assert {n.get("sourceId") for p in payloads for n in p} == {"gpio"}  # nothing followed
     assert front.log().count(loop) == 1
     assert garage.log().count(loop) == 1
+
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_DATA = "jabber:x:data"
+
+
+async def _command(client: TestClient, hub: HubdProcess, node: str, values: dict[str, str]) -> Any:
+    """Run ad-hoc command ``node``: return (the first form's options, the completed answer)."""
+    first = await client.plugin["xep_0050"].send_command(JID(hub.jid), node, timeout=10)
+    form = first.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_DATA}}}x")
+    assert form is not None
+    options = [o.findtext(f"{{{NS_DATA}}}value") for o in form.iter(f"{{{NS_DATA}}}option")]
+    submit = client.plugin["xep_0004"].make_form(ftype="submit")
+    for var, value in values.items():
+        submit.add_field(var=var, value=value)
+    done = await client.plugin["xep_0050"].send_command(
+        JID(hub.jid),
+        node,
+        action="complete",
+        payload=submit,
+        sessionid=first["command"]["sessionid"],
+        timeout=10,
+    )
+    note = done.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_COMMANDS}}}note")
+    assert note is not None
+    return options, (note.get("type"), note.text)
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_adhoc_forms_read_and_set_remote_devices(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    options, (kind, text) = await _command(carol, house, "read", {"device": "garage/door"})
+    assert {"porch-light", "garage/door", "garage/light"} <= set(options)
+    assert kind == "info"
+    assert text.startswith("Garage door (garage): state off")
+    options, (kind, text) = await _command(
+        carol, house, "set", {"target": "garage/light.", "value": "on"}
+    )
+    assert "garage/light." in options
+    assert "garage/door." not in options  # an input: the garage says it cannot be controlled
+    assert (kind, text) == ("info", "garage/light: state on")
+    assert await _garage_light(alice, garage) == "true"
