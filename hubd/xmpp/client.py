@@ -130,6 +130,7 @@ class HubClient:
             None if self.remote_hubs is None else self.remote_hubs.loop_refusal,
         )
         if self.remote_hubs is not None:
+            self.remote_hubs.listeners.append(self.iot.on_remote_changed)
             # A remote silent to a readout or a control goes offline until it answers again.
             for path in (self.iot.readout.remote, self.iot.control.remote):
                 if path is not None:

@@ -8,11 +8,12 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.core.access import AccessPolicy
+from hubd.core.access import AccessPolicy, Role
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
-from hubd.core.remote_source import RemoteSources
+from hubd.core.remote_settings import remote_node_key
+from hubd.core.remote_source import RemoteNode, RemoteSource, RemoteSources
 from hubd.events.store import Store
 from hubd.xmpp.concentrator import Concentrator
 from hubd.xmpp.concentrator_remote import RemoteBrowse
@@ -21,6 +22,7 @@ from hubd.xmpp.control import ControlService
 from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.remote_control import RemoteControl
 from hubd.xmpp.remote_readout import RemoteReader
+from hubd.xmpp.remote_tree_events import remote_tree_element, tree_changes
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
 
@@ -55,6 +57,8 @@ class IotServices:
         self.xmpp = xmpp
         #: Why a requester's tree requests are refused (it is a remote listing this hub).
         self.loop_guard = loop_guard
+        # Each remote's nodes as last shown: tree events say what changed since.
+        self._remote_seen: dict[str, dict[str, RemoteNode]] = {}
         hub.add_listener(self)
         hub.add_tree_listener(self)
         # XEP-0326 data-source subscriptions last only while both sides are present.
@@ -75,6 +79,23 @@ class IotServices:
             send_result(iq, answer.payload)
         else:
             send_error(iq, answer.error, beside=answer.payload)
+
+    def on_remote_changed(self, source: RemoteSource) -> None:
+        """A remote's nodes or state changed: tell who subscribed to its data source here."""
+        shown = {node.node_id: node for node in source.nodes()}
+        before = self._remote_seen.get(source.id, {})
+        self._remote_seen[source.id] = shown
+        subscribers = self.concentrator.subscribers_of(source.id)
+        if not subscribers:
+            return
+        for kind, node in tree_changes(before, shown):
+            key = remote_node_key(source.id, node.node_id)
+            for requester, sub in subscribers:
+                if kind in sub.events and self.concentrator.access.allows(
+                    requester, Role.READER, key
+                ):
+                    element = remote_tree_element(kind, node, source.id, sub)
+                    send_message(self.xmpp, JID(requester), element)
 
     def _send_tree_event(self, kind: str, node: Node) -> None:
         for requester, element in self.concentrator.tree_event(kind, node):

@@ -1,9 +1,10 @@
 """Remote hubs (``remotes:``): fetch each one's tree with its own XEP-0326 requests.
 
 The remote is asked ``getAllNodes`` on its ``MeteringTopology`` at every
-session start of this hub and whenever the remote's presence arrives (it comes
-online, or its status line changes because one of its devices did); what it
-answers goes into its :class:`~hubd.core.remote_source.RemoteSource`.  Its
+session start of this hub, whenever the remote's presence arrives (it comes
+online, or its status line changes because one of its devices did) and on
+each of its own tree events (this hub subscribes to them after each fetch);
+what it answers goes into its :class:`~hubd.core.remote_source.RemoteSource`.  Its
 presence going unavailable, a refusal, or no answer within its ``timeout``
 turns its nodes offline with the reason (logged once); the next presence or
 reconnect brings them back, and a remote that is present but silent (no
@@ -31,11 +32,15 @@ from typing import Any
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
 
 from hubd.core.backoff import Backoff
 from hubd.core.remote_source import LOOP, RemoteSource, RemoteSources
 from hubd.errors import BadRequest
-from hubd.xmpp.concentrator_remote import build_get_all_nodes, parse_remote_nodes
+from hubd.xmpp.concentrator import TREE_EVENTS
+from hubd.xmpp.concentrator_remote import build_get_all_nodes, build_subscribe, parse_remote_nodes
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
+from hubd.xmpp.stanzas import PayloadMatcher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +63,13 @@ class RemoteHubs:
         # Silent remotes: when to ask each again (loop time), and how long to wait after.
         self._due: dict[str, float] = {}
         self._backoff = {s.id: Backoff(RETRY_BASE, RETRY_CAP) for s in sources}
+        xmpp.register_handler(
+            Callback(
+                "remote tree events",
+                PayloadMatcher("message", NS_CONCENTRATORS, TREE_EVENTS),
+                self._on_tree_event,
+            )
+        )
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_available", self._on_available)
         xmpp.add_event_handler("presence_unavailable", self._on_unavailable)
@@ -72,6 +84,12 @@ class RemoteHubs:
     def _on_available(self, presence: Any) -> None:
         source = self.sources.by_jid(str(presence["from"]))
         if source is not None:
+            self.refresh(source.id)
+
+    def _on_tree_event(self, message: Any) -> None:
+        # A remote's own tree event (it subscribed us after each fetch): fetch again.
+        source = self.sources.by_jid(str(message["from"]))
+        if source is not None and not source.looped:
             self.refresh(source.id)
 
     def _on_unavailable(self, presence: Any) -> None:
@@ -158,12 +176,23 @@ class RemoteHubs:
                 source.replace_nodes(parse_remote_nodes(answer))
                 changed, silent = True, False
                 self._backoff[source.id].reset()
+                await self._subscribe(source)
             except BadRequest as err:
                 changed = source.set_offline(f"an unreadable tree: {err}")
         if changed:
             self._changed(source)
         if silent:
             self._retry_later(source)
+
+    async def _subscribe(self, source: RemoteSource) -> None:
+        """Ask for the remote's tree events (again: a remote forgets them when we go away)."""
+        iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
+        iq.xml.append(build_subscribe())
+        try:
+            await iq.send(timeout=source.timeout)
+        except (IqError, IqTimeout) as err:
+            # Presence changes still bring its tree again; nothing is lost but promptness.
+            _LOGGER.info("remote %s sends no tree events: %s", source.id, err)
 
     def _changed(self, source: RemoteSource) -> None:
         for listener in self.listeners:

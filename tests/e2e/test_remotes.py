@@ -8,6 +8,7 @@ garage as ``remotes: [{id: garage, jid: garage-hub@.../hubd}]``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -547,3 +548,82 @@ async def test_adhoc_forms_read_and_set_remote_devices(
     assert "garage/door." not in options  # an input: the garage says it cannot be controlled
     assert (kind, text) == ("info", "garage/light: state on")
     assert await _garage_light(alice, garage) == "true"
+
+
+def _tree_event(kind: str, node_id: str) -> Any:
+    def wanted(message: Any) -> bool:
+        element = message.xml.find(f"{{{CONC}}}{kind}")
+        return element is not None and element.get("nodeId") == node_id
+
+    return wanted
+
+
+async def test_tree_events_of_a_remote_source(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    subscribed = await iq(alice, house.jid, f"<subscribe xmlns='{CONC}' sourceId='garage'/>", "set")
+    assert isinstance(subscribed, Element), subscribed
+    await garage.stop()
+    for node_id in ("door", "light"):
+        message = await alice.wait_message(_tree_event("nodeStatusChanged", node_id))
+        event = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
+        assert (event.get("sourceId"), event.get("state")) == ("garage", "ErrorUnsigned")
+        assert event.findtext(f"{{{CONC}}}message") == "garage: the remote hub went offline"
+    garage.start()
+    message = await alice.wait_message(_tree_event("nodeStatusChanged", "door"), timeout=20)
+    assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
+
+
+async def test_a_remotes_own_tree_event_brings_its_tree_again(
+    prosody: ProsodyServer, tmp_path: Path, alice: TestClient
+) -> None:
+    """A fake remote hub: it takes the front hub's subscription, then adds a node and says so."""
+    shed = await connect_client(prosody, "shed-hub", ACCOUNTS["shed-hub"], resource="hubd")
+    tree = {"nodes": SHED_TREE}
+    subscribed = asyncio.Event()
+
+    def on_tree(stanza: Any) -> None:
+        reply = stanza.reply(clear=True)
+        reply.xml.append(fromstring(tree["nodes"]))
+        reply.send()
+
+    def on_subscribe(stanza: Any) -> None:
+        reply = stanza.reply(clear=True)
+        reply.xml.append(fromstring(f"<subscribeResponse xmlns='{CONC}' result='OK'/>"))
+        reply.send()
+        subscribed.set()
+
+    shed.register_handler(
+        Callback("tree", MatchXPath(f"{{jabber:client}}iq/{{{CONC}}}getAllNodes"), on_tree)
+    )
+    shed.register_handler(
+        Callback("sub", MatchXPath(f"{{jabber:client}}iq/{{{CONC}}}subscribe"), on_subscribe)
+    )
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        extra_config=f"remotes:\n  - id: shed\n    jid: {shed.boundjid}\n    timeout: 5\n",
+    )
+    try:
+        async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+            await asyncio.wait_for(subscribed.wait(), 10)
+            answer = await iq(
+                alice, front.jid, f"<subscribe xmlns='{CONC}' sourceId='shed'/>", "set"
+            )
+            assert isinstance(answer, Element), answer
+            tree["nodes"] = SHED_TREE.replace(
+                "</getAllNodesResponse>",
+                "<node nodeId='fan' displayName='Fan' nodeType='gpio.output' state='None'"
+                " hasChildren='false' isReadable='true' isControllable='true'/>"
+                "</getAllNodesResponse>",
+            )
+            event = shed.make_message(mto=front.jid)
+            event.xml.append(
+                fromstring(f"<nodeAdded xmlns='{CONC}' sourceId='MeteringTopology' nodeId='fan'/>")
+            )
+            event.send()
+            message = await alice.wait_message(_tree_event("nodeAdded", "fan"))
+            added = message.xml.find(f"{{{CONC}}}nodeAdded")
+            assert (added.get("sourceId"), added.get("displayName")) == ("shed", "Fan")
+    finally:
+        await shed.disconnect_and_wait()
