@@ -246,6 +246,10 @@ class AccessPolicy:
         """The owners listed by bare JID (``*@domain`` entries name nobody to write to)."""
         return sorted(jid for jid, role in self._global.jids.items() if role is Role.OWNER)
 
+    def listed_jids(self) -> list[str]:
+        """Every bare JID the hub-wide lists name, whatever its role."""
+        return sorted(self._global.jids)
+
     # --- provisioning (XEP-0324) -----------------------------------------------------
 
     async def ensure(self, jid: str) -> None:
