@@ -11,6 +11,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
+* remotes.py     readout through a front hub (remotes:) vs directly at the remote hub
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
@@ -37,6 +38,7 @@ import idle
 import oneshot
 import plot
 import readout
+import remotes
 import soak
 import throughput
 from common import Row, markdown_table, print_table
@@ -51,6 +53,7 @@ BENCHMARKS = {
     "plot": plot,
     "soak": soak,
     "oneshot": oneshot,
+    "remotes": remotes,
 }
 
 
@@ -88,7 +91,7 @@ def main() -> int:
         module.add_arguments(sub)
         args = sub.parse_args([])
         if options.quick:
-            if name in ("events", "readout"):
+            if name in ("events", "readout", "remotes"):
                 args.rounds = 100
             elif name == "footprint":
                 args.rounds, args.settle = 1, 3

@@ -21,6 +21,7 @@ from slixmpp.stanza import Presence
 
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.config import RoomSettings, XmppSettings
+from hubd.core.driver import utc_now
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
@@ -34,6 +35,7 @@ from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
 from hubd.people.history_commands import register_history
+from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.watch import ROOM, register_watch
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
@@ -46,6 +48,7 @@ from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.remote_people import RemoteDevicesOverXmpp
 from hubd.xmpp.remotes import RemoteHubs
 from hubd.xmpp.thing_registry import ThingRegistryClient
 from hubd.xmpp.upload import HttpUpload
@@ -130,12 +133,19 @@ class HubClient:
             access,
             None if events is None else events.store,
             self.remotes,
+            None if self.remote_hubs is None else self.remote_hubs.loop_refusal,
         )
+        if self.remote_hubs is not None:
+            self.remote_hubs.listeners.append(self.iot.on_remote_changed)
+            # A remote silent to a readout or a control goes offline until it answers again.
+            for path in (self.iot.readout.remote, self.iot.control.remote):
+                if path is not None:
+                    path.on_silent = self.remote_hubs.not_answering
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
         # so disco#info never claims group chat the hub does not use.
-        self.commands = ChatCommands(hub, access)
+        self.commands = ChatCommands(hub, access, remote=self._remote_commands(access))
         self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
         if events is not None:
             register_watch(self.commands, events)
@@ -186,6 +196,14 @@ class HubClient:
         if self.events is not None:
             self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
+
+    def _remote_commands(self, access: AccessPolicy) -> RemoteDeviceCommands | None:
+        """Chat on the remotes' devices (garage/door), through the IoT services' remote paths."""
+        reader, control = self.iot.readout.remote, self.iot.control.remote
+        if reader is None or control is None:
+            return None
+        devices = RemoteDevicesOverXmpp(reader, control)
+        return RemoteDeviceCommands(self.remotes, access, devices, utc_now)
 
     def _start_omemo(self, state_dir: Path) -> OmemoService:
         # Imported here: slixmpp-omemo is an optional extra (AGPL-3.0).

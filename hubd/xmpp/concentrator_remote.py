@@ -39,6 +39,14 @@ def build_get_all_nodes() -> Element:
     )
 
 
+def build_subscribe() -> Element:
+    """The request for a remote's tree events (every kind, with state messages)."""
+    return Element(
+        qname(NS_CONCENTRATORS, "subscribe"),
+        {"sourceId": ROOT_SOURCE, "parameters": "false", "messages": "true"},
+    )
+
+
 def parse_remote_nodes(response: Element) -> list[RemoteNode]:
     """The nodes of a ``getAllNodesResponse``; BadRequest when it is not a good one."""
     if response.tag != qname(NS_CONCENTRATORS, "getAllNodesResponse"):

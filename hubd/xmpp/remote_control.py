@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -49,6 +50,8 @@ class RemoteControl:
         self.xmpp = xmpp
         self.sources = sources
         self.access = access
+        #: Told of a remote that did not answer in time (it goes offline until it answers).
+        self.on_silent: Callable[[RemoteSource, str], None] | None = None
 
     def names_remote(self, element: Element) -> bool:
         """True when ``element`` (a ``set`` or ``getForm``) names a remote's node."""
@@ -94,7 +97,10 @@ class RemoteControl:
             answer = await iq.send(timeout=source.timeout)
         except IqTimeout:
             audit_refused(requester, what, "no answer from the remote hub")
-            text = f"{source.id}: no answer within {source.timeout:g} s"
+            silent = f"no answer within {source.timeout:g} s"
+            if self.on_silent is not None:
+                self.on_silent(source, silent)
+            text = f"{source.id}: {silent}"
             return RemoteOutcome(error=ErrorCondition("wait", "remote-server-timeout", text))
         except IqError as err:
             error = err.iq["error"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -39,6 +40,8 @@ class RemoteReader:
         # Random start: after a restart, numbers still in use at a remote are not reused.
         self._next = random.randrange(1, 2**30)
         self._waiting: dict[tuple[str, str], asyncio.Queue[Element]] = {}
+        #: Told of a remote that did not answer in time (it goes offline until it answers).
+        self.on_silent: Callable[[RemoteSource, str], None] | None = None
         xmpp.register_handler(
             Callback(
                 "remote sensordata",
@@ -82,13 +85,12 @@ class RemoteReader:
                     take(answer, await queue.get(), source.id)
         except TimeoutError:
             self._cancel(source, seqnr)
+            silent = f"no answer within {source.timeout:g} s"
             answer.errors.extend(
-                node_errors(
-                    source.id,
-                    missing(answer, node_ids),
-                    f"{source.id}: no answer within {source.timeout:g} s",
-                )
+                node_errors(source.id, missing(answer, node_ids), f"{source.id}: {silent}")
             )
+            if self.on_silent is not None:
+                self.on_silent(source, silent)
         except asyncio.CancelledError:
             self._cancel(source, seqnr)  # the asker cancelled: so does the remote
             raise

@@ -173,7 +173,7 @@ class ReadoutService:
                 NodeRef(n.node_id, s.id): s.id
                 for s in sources
                 for n in s.nodes()
-                if readable(s.id, n.node_id)
+                if n.readable and readable(s.id, n.node_id)
             }
         remote = {ref: ref.source_id for ref in refs if ref.source_id in sources}
         # A remote node the requester may not read here does not exist for it.

@@ -8,8 +8,10 @@ garage as ``remotes: [{id: garage, jid: garage-hub@.../hubd}]``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -17,6 +19,7 @@ from accounts import ACCOUNTS
 from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
+from slixmpp import JID
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 from xmpp_client import TestClient, connect_client
@@ -296,12 +299,17 @@ async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
         extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
     )
     async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+        front.mark()
         _, payloads = await readout(
             alice,
             front.jid,
             f"<req xmlns='{SD}' seqnr='47' momentary='true'>"
             "<node nodeId='heater' sourceId='shed'/><node nodeId='front-door'/></req>",
         )
+        # Not answering: offline here with the reason, said once; asked again, it is back.
+        await front.wait_for_log(r"remote shed \S+ offline: no answer within 2 s")
+        await front.wait_for_log(r"remote shed \S+ online: 1 node\(s\)")
+        assert front.log().count("offline: no answer within 2 s") == 1
     assert [p.tag for p in payloads] == [f"{{{SD}}}fields", f"{{{SD}}}failure"]
     assert field_values(payloads[0]) == {"front-door": {"state": "false"}}
     error = payloads[1].find(f"{{{SD}}}error")
@@ -408,3 +416,214 @@ async def test_the_remotes_own_access_grants_its_nodes_only(
     refused = await iq(mallory, house.jid, _set_light("true"), kind="set")
     assert isinstance(refused, IqFailure)
     assert refused.condition == "forbidden"
+
+
+async def _say(client: TestClient, hub: HubdProcess, text: str) -> str:
+    """Type ``text`` to ``hub`` in chat; return its reply."""
+    client.make_message(mto=hub.jid, mbody=text, mtype="chat").send()
+    reply = await client.wait_message(
+        lambda m: m["from"].bare == hub.jid.split("/")[0] and bool(m["body"])
+    )
+    body: str = reply["body"]
+    return body
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_chat_reads_sets_and_lists_remote_devices(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    assert (await _say(carol, house, "read garage/door")).startswith(
+        "Garage door (garage): state off"
+    )
+    assert (await _say(carol, house, "read Garage/Light state")).startswith(
+        "Garage light (garage): state off"
+    )
+    assert await _say(carol, house, "set garage/light on") == "garage/light: state on"
+    assert await _garage_light(alice, garage) == "true"
+    assert await _say(carol, house, "set garage/light state off") == "garage/light: state off"
+    assert await _garage_light(alice, garage) == "false"
+    listing = (await _say(carol, house, "list")).splitlines()
+    # Grouped by source: this hub's devices, then the garage's under its id.
+    assert listing[0] == "2 devices:"
+    assert "garage: 2 devices:" in listing
+    assert listing.index("garage: 2 devices:") == 3
+    assert any(line.endswith("garage/light (Garage light): state off") for line in listing)
+    assert any(line.endswith("garage/door (Garage door): state off") for line in listing)
+
+
+async def test_chat_on_remote_devices_says_what_is_refused(
+    house: HubdProcess, carol: TestClient, bob: TestClient, mallory: TestClient
+) -> None:
+    # The garage gave the house hub read access only: its refusal, in its words.
+    refused = await _say(carol, house, "set garage/light on")
+    assert refused.startswith("garage/light cannot be set: garage: Access denied"), refused
+    assert (await _say(bob, house, "set garage/light on")).startswith("set needs control rights")
+    assert (await _say(bob, house, "read garage/attic")) == (
+        "garage has no device 'attic'; devices: garage/door, garage/light."
+    )
+    assert (await _say(carol, house, "set garage/door on")).startswith("garage/door ")
+    assert await _say(mallory, house, "read garage/door") == "Not authorised."
+
+
+async def test_a_loop_is_refused_not_followed(
+    prosody: ProsodyServer, tmp_path: Path, alice: TestClient
+) -> None:
+    """The garage lists the house and the house lists the garage: both refuse the other."""
+    house_jid = f"{prosody.jid('hub')}/hubd"
+    garage = HubdProcess(
+        tmp_path / "garage",
+        prosody,
+        account="garage-hub",
+        password="garagepass",
+        devices=GARAGE_DEVICES,
+        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
+        extra_config=f"remotes:\n  - id: house\n    jid: {house_jid}\n    timeout: 5\n",
+    )
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("garage-hub")]},
+        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+    )
+    loop = "refused: a loop: each hub lists the other as a remote; not followed"
+    async with garage.running(), front.running():
+        await front.wait_for_log(rf"remote garage \S+ {loop}")
+        await garage.wait_for_log(rf"remote house \S+ {loop}")
+        sources = await iq(
+            alice, front.jid, f"<getChildDataSources xmlns='{CONC}' sourceId='MeteringTopology'/>"
+        )
+        assert isinstance(sources, Element), sources
+        names = {s.get("sourceId"): s.get("name") for s in sources}
+        assert names["garage"] == "garage hub (offline)"
+        assert (
+            _nodes(await iq(alice, front.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+            == {}
+        )
+        _, payloads = await readout(
+            alice, front.jid, f"<req xmlns='{SD}' seqnr='70' momentary='true'/>"
+        )
+        assert {n.get("sourceId") for p in payloads for n in p} == {"gpio"}  # nothing followed
+    assert front.log().count(loop) == 1
+    assert garage.log().count(loop) == 1
+
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_DATA = "jabber:x:data"
+
+
+async def _command(client: TestClient, hub: HubdProcess, node: str, values: dict[str, str]) -> Any:
+    """Run ad-hoc command ``node``: return (the first form's options, the completed answer)."""
+    first = await client.plugin["xep_0050"].send_command(JID(hub.jid), node, timeout=10)
+    form = first.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_DATA}}}x")
+    assert form is not None
+    options = [o.findtext(f"{{{NS_DATA}}}value") for o in form.iter(f"{{{NS_DATA}}}option")]
+    submit = client.plugin["xep_0004"].make_form(ftype="submit")
+    for var, value in values.items():
+        submit.add_field(var=var, value=value)
+    done = await client.plugin["xep_0050"].send_command(
+        JID(hub.jid),
+        node,
+        action="complete",
+        payload=submit,
+        sessionid=first["command"]["sessionid"],
+        timeout=10,
+    )
+    note = done.xml.find(f"{{{NS_COMMANDS}}}command/{{{NS_COMMANDS}}}note")
+    assert note is not None
+    return options, (note.get("type"), note.text)
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_adhoc_forms_read_and_set_remote_devices(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    options, (kind, text) = await _command(carol, house, "read", {"device": "garage/door"})
+    assert {"porch-light", "garage/door", "garage/light"} <= set(options)
+    assert kind == "info"
+    assert text.startswith("Garage door (garage): state off")
+    options, (kind, text) = await _command(
+        carol, house, "set", {"target": "garage/light.", "value": "on"}
+    )
+    assert "garage/light." in options
+    assert "garage/door." not in options  # an input: the garage says it cannot be controlled
+    assert (kind, text) == ("info", "garage/light: state on")
+    assert await _garage_light(alice, garage) == "true"
+
+
+def _tree_event(kind: str, node_id: str) -> Any:
+    def wanted(message: Any) -> bool:
+        element = message.xml.find(f"{{{CONC}}}{kind}")
+        return element is not None and element.get("nodeId") == node_id
+
+    return wanted
+
+
+async def test_tree_events_of_a_remote_source(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    subscribed = await iq(alice, house.jid, f"<subscribe xmlns='{CONC}' sourceId='garage'/>", "set")
+    assert isinstance(subscribed, Element), subscribed
+    await garage.stop()
+    for node_id in ("door", "light"):
+        message = await alice.wait_message(_tree_event("nodeStatusChanged", node_id))
+        event = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
+        assert (event.get("sourceId"), event.get("state")) == ("garage", "ErrorUnsigned")
+        assert event.findtext(f"{{{CONC}}}message") == "garage: the remote hub went offline"
+    garage.start()
+    message = await alice.wait_message(_tree_event("nodeStatusChanged", "door"), timeout=20)
+    assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
+
+
+async def test_a_remotes_own_tree_event_brings_its_tree_again(
+    prosody: ProsodyServer, tmp_path: Path, alice: TestClient
+) -> None:
+    """A fake remote hub: it takes the front hub's subscription, then adds a node and says so."""
+    shed = await connect_client(prosody, "shed-hub", ACCOUNTS["shed-hub"], resource="hubd")
+    tree = {"nodes": SHED_TREE}
+    subscribed = asyncio.Event()
+
+    def on_tree(stanza: Any) -> None:
+        reply = stanza.reply(clear=True)
+        reply.xml.append(fromstring(tree["nodes"]))
+        reply.send()
+
+    def on_subscribe(stanza: Any) -> None:
+        reply = stanza.reply(clear=True)
+        reply.xml.append(fromstring(f"<subscribeResponse xmlns='{CONC}' result='OK'/>"))
+        reply.send()
+        subscribed.set()
+
+    shed.register_handler(
+        Callback("tree", MatchXPath(f"{{jabber:client}}iq/{{{CONC}}}getAllNodes"), on_tree)
+    )
+    shed.register_handler(
+        Callback("sub", MatchXPath(f"{{jabber:client}}iq/{{{CONC}}}subscribe"), on_subscribe)
+    )
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        extra_config=f"remotes:\n  - id: shed\n    jid: {shed.boundjid}\n    timeout: 5\n",
+    )
+    try:
+        async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+            await asyncio.wait_for(subscribed.wait(), 10)
+            answer = await iq(
+                alice, front.jid, f"<subscribe xmlns='{CONC}' sourceId='shed'/>", "set"
+            )
+            assert isinstance(answer, Element), answer
+            tree["nodes"] = SHED_TREE.replace(
+                "</getAllNodesResponse>",
+                "<node nodeId='fan' displayName='Fan' nodeType='gpio.output' state='None'"
+                " hasChildren='false' isReadable='true' isControllable='true'/>"
+                "</getAllNodesResponse>",
+            )
+            event = shed.make_message(mto=front.jid)
+            event.xml.append(
+                fromstring(f"<nodeAdded xmlns='{CONC}' sourceId='MeteringTopology' nodeId='fan'/>")
+            )
+            event.send()
+            message = await alice.wait_message(_tree_event("nodeAdded", "fan"))
+            added = message.xml.find(f"{{{CONC}}}nodeAdded")
+            assert (added.get("sourceId"), added.get("displayName")) == ("shed", "Fan")
+    finally:
+        await shed.disconnect_and_wait()
