@@ -81,8 +81,9 @@ class HubOmemo(XEP_0384):
         super().plugin_init()
         if not OMEMO2:
             # The library always asks for both device lists; advertising the OMEMO 2 one
-            # would make clients send messages this hub cannot decrypt.
-            self.xmpp.plugin["xep_0163"].remove_interest(NS_OMEMO2 + ":devices")
+            # would make clients send messages this hub cannot decrypt.  (Not through
+            # xep_0163.remove_interest: slixmpp's deletes the wrong feature name.)
+            self.xmpp.plugin["xep_0030"].del_feature(feature=NS_OMEMO2 + ":devices+notify")
 
     def session_bind(self, jid: JID) -> None:
         """Nothing here: the library would start an unowned task (see OmemoService.setup)."""
