@@ -11,6 +11,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
+* omemo_cost.py  an encrypted chat `read` (OMEMO) vs a plaintext one; RSS, OMEMO on and off
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
@@ -34,6 +35,7 @@ import events
 import fanout
 import footprint
 import idle
+import omemo_cost
 import oneshot
 import plot
 import readout
@@ -51,6 +53,7 @@ BENCHMARKS = {
     "plot": plot,
     "soak": soak,
     "oneshot": oneshot,
+    "omemo": omemo_cost,
 }
 
 
@@ -100,6 +103,8 @@ def main() -> int:
                 args.quick = True
             elif name == "oneshot":
                 args.rounds = 5
+            elif name == "omemo":
+                args.rounds = 10
             elif name == "fanout":
                 args.seconds, args.drain = 3, 10
                 args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"
