@@ -6,8 +6,8 @@ the server's domain announces ``publish-options`` (Prosody 0.12 announces it
 on the account).  The hub can fetch such a person's keys, and so decrypt what
 they send, only with a subscription to that person's presence.  So when a
 listed person asks to see the hub, the hub asks for theirs too (once: not
-while a request is pending or granted).  Conversations grants it by itself;
-Profanity and Gajim ask the person (``/sub allow hub@...`` in Profanity).
+while a request is pending or granted).  Conversations pre-approves contacts
+its user added; Profanity shows the request (``/sub allow hub@...``).
 """
 
 from __future__ import annotations
