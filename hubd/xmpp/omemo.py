@@ -84,6 +84,8 @@ class HubOmemo(XEP_0384):
         """Nothing here: the library would start an unowned task (see OmemoService.setup)."""
         # The carbons plugin (a dependency) claims carbons; hubd never enables them.
         self.xmpp.plugin["xep_0030"].del_feature(feature="urn:xmpp:carbons:2")
+        if not OMEMO2:  # the library asks for both versions' device lists; hubd speaks 0.3
+            self.xmpp.plugin["xep_0030"].del_feature(feature=f"{NS_OMEMO2}:devices+notify")
 
     @property
     def storage(self) -> OmemoStore:
