@@ -14,6 +14,8 @@ The first encrypted exchange (the key exchange, bundles fetched from PEP) is
 left out with the warm-up rounds.  Then hubd's resident memory (VmRSS, after
 the commands and a settle) with OMEMO on, against a second hubd with
 ``omemo: {enabled: false}`` that answered the same plaintext commands.
+Last, three starts of each, in turn: seconds from spawn to ``connected``
+(OMEMO's own set-up, keys and PEP, runs in a task after that).
 Prints medians, p95s and the ratios.  Usage: ``python bench/omemo_cost.py [-n 50]``.
 """
 
@@ -110,6 +112,19 @@ async def plaintext_reads(server: ProsodyServer, rounds: int) -> None:
         await bob.disconnect_and_wait()
 
 
+def startups(hubs: dict[str, tuple[Path, Path]], rounds: int = 3) -> dict[str, float]:
+    """Median seconds from spawn to the status line's ``connected``, each hub in turn."""
+    seen: dict[str, list[float]] = {name: [] for name in hubs}
+    for _ in range(rounds):
+        for name, (folder, config) in hubs.items():
+            hubd = Hubd(folder, config)
+            try:
+                seen[name].append(hubd.wait_connected())
+            finally:
+                hubd.stop()
+    return {name: statistics.median(values) for name, values in seen.items()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--rounds", type=int, default=50)
 
@@ -125,7 +140,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             on_dir.mkdir()
             off_dir.mkdir()
             gpio = "gpio: {pin_factory: mock}\n"
-            on = Hubd(on_dir, hub_config(on_dir, server, DEVICES, gpio, log_level="info"))
+            on_config = hub_config(on_dir, server, DEVICES, gpio, log_level="info")
+            on = Hubd(on_dir, on_config)
             try:
                 on.wait_connected()
                 wait_log(on_dir / "hubd.log", "OMEMO ready in ")
@@ -143,6 +159,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 rss_off = rss_mib(off.pid)
             finally:
                 off.stop()
+            starts = startups({"on": (on_dir, on_config), "off": (off_dir, off_config)})
     plain, sealed, client = samples["plaintext"], samples["encrypted"], samples["client crypto"]
     ratio = statistics.median(sealed) / statistics.median(plain)
     # What is left of an encrypted round trip without the client's crypto, beyond a plaintext one.
@@ -160,6 +177,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     print(f"ratio encrypted/plaintext: median {ratio:.2f}x, p95 {ratio95:.2f}x")
     print(f"the hub's share beyond plaintext: {hub_share * 1e3:.1f} ms")
     print(f"hubd RSS: OMEMO on {rss_on:.1f} MiB, off {rss_off:.1f} MiB")
+    print(f"spawn to connected: OMEMO on {starts['on']:.2f} s, off {starts['off']:.2f} s")
     return [
         Row(
             f"chat read round trip, OMEMO 0.3 vs plaintext, median of {len(sealed)} "
@@ -182,6 +200,12 @@ def run(args: argparse.Namespace) -> list[Row]:
             f"{rss_on:.1f} MiB",
             f"off {rss_off:.1f} MiB",
             f"+{rss_on - rss_off:.1f} MiB ({rss_on / rss_off:.2f}x)",
+        ),
+        Row(
+            "hubd spawn to connected, OMEMO on vs off, median of 3 (setup runs after it)",
+            f"{starts['on']:.2f} s",
+            f"off {starts['off']:.2f} s",
+            f"{starts['on'] / starts['off']:.2f}x",
         ),
     ]
 
