@@ -12,6 +12,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
 * remotes.py     readout through a front hub (remotes:) vs directly at the remote hub
+* omemo_cost.py  an encrypted chat `read` (OMEMO) vs a plaintext one; RSS, OMEMO on and off
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
@@ -35,6 +36,7 @@ import events
 import fanout
 import footprint
 import idle
+import omemo_cost
 import oneshot
 import plot
 import readout
@@ -54,6 +56,7 @@ BENCHMARKS = {
     "soak": soak,
     "oneshot": oneshot,
     "remotes": remotes,
+    "omemo": omemo_cost,
 }
 
 
@@ -103,6 +106,8 @@ def main() -> int:
                 args.quick = True
             elif name == "oneshot":
                 args.rounds = 5
+            elif name == "omemo":
+                args.rounds = 10
             elif name == "fanout":
                 args.seconds, args.drain = 3, 10
                 args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"
