@@ -88,7 +88,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     path = tmp_path / "hubd.sqlite"
     store = Store(path)
     await store.open()
-    # The default commit_interval: readings and waiting events written once a minute.
+    # The default commit_interval: readings written once a minute.
     # (The readings are of 2026-01-01: kept for ten years, the hourly prune spares them.)
     engine = EventEngine(hub, store, EventsSettings(history_interval=0, history_days=3650))
     sink = FakeSink()
@@ -125,6 +125,15 @@ async def test_an_event_not_acknowledged_is_written_then_removed_once_it_is(rig:
     await rig.until("SELECT id FROM outbox", [(event_id,)])
     rig.engine.acked([event_id])
     await rig.until("SELECT id FROM outbox", [])
+
+
+async def test_an_event_for_an_absent_subscriber_is_written_at_once(rig: Rig) -> None:
+    # It waits: the hub has taken it on, so a kill -9 must not lose it (it does not
+    # stay a minute in memory, as readings do; the commit takes them along).
+    rig.sink.reachable = False
+    rig.hub.ingest("t", [value("temperature", Decimal("2.5"))])
+    await rig.until("SELECT COUNT(*) FROM outbox", [(1,)])
+    assert rig.sink.sent == []
 
 
 async def test_events_for_an_absent_subscriber_are_written_before_a_flush(rig: Rig) -> None:

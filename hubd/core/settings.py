@@ -68,7 +68,7 @@ class EventsSettings(BaseModel):
         default=60.0,
         ge=0,
         le=3600,
-        description="seconds readings and waiting events are held in memory before they are"
+        description="seconds readings for the history are held in memory before they are"
         " written (SD-card wear against what a crash or power cut can cost)",
     )
 

@@ -7,9 +7,12 @@ pages (4 KiB) for a commit of one small row.  So the engine
 * an event goes out live at once and is written to the outbox only if the
   server has not acknowledged it within :data:`ACK_WAIT` (normally the answer
   takes a round trip, milliseconds): an event delivered live costs no write;
-* an event that waits (its subscriber away, the link down, a bounce), the
-  readings for the history and the subscriptions' references are committed
-  together, at most ``events.commit_interval`` seconds after they appear;
+* an event that waits (its subscriber away, the link down, a bounce) is
+  committed in the batch that found it waiting, before the engine waits for
+  anything else: hubd has promised it, and ``kill -9`` must not lose it (this
+  costs writes only while a subscriber is away);
+* the readings for the history are committed at most
+  ``events.commit_interval`` seconds after they were taken (60 s by default);
 * the subscriptions' references (the value last reported, for ``changedBy``;
   the time, for ``minInterval``) with a commit at most :data:`REFERENCES_EVERY`
   after they changed: a reference lost costs at most one event sent again
@@ -20,10 +23,15 @@ pages (4 KiB) for a commit of one small row.  So the engine
   (see ``Store.keep_history``), and when hubd stops.
 
 Subscribing and unsubscribing are committed before they are answered.  What
-``kill -9`` can cost is the last ``commit_interval`` of these: events that
-waited (counted nowhere), readings, and the references (an event already
-delivered may come again after the restart, never one lost that reached its
-subscriber).
+``kill -9`` can cost: the readings of the last ``commit_interval`` (never
+ones a historical readout has shown), and the references of the last
+:data:`REFERENCES_EVERY` (after the restart a subscription may fire once more
+for a value its subscriber already had).  An event sent within the last
+:data:`ACK_WAIT` and not acknowledged yet is only in hubd's memory and in the
+kernel's socket buffer: the kernel still sends it after the kill, so it is lost
+only if the link loses it too.  A power cut costs the same plus what the
+kernel had not written back (``vm.dirty_expire_centisecs``, 30 s by default)
+since the last WAL checkpoint.
 """
 
 from __future__ import annotations
@@ -76,13 +84,13 @@ class PendingWrites:
 
     def due(self, in_flight: set[int]) -> float | None:
         """Loop time of the next commit (None: nothing waits).  An event's own time
-        runs from when it was taken: ACK_WAIT while in flight, else the interval
+        runs from when it was taken: ACK_WAIT while in flight, none once it waits
         (an acknowledgement takes it out, a bounce makes it wait)."""
         due = self._due
         if self._references_due is not None and (due is None or self._references_due < due):
             due = self._references_due
         for unstored in self.events.values():
-            wait = ACK_WAIT if unstored.event_id in in_flight else self.interval
+            wait = ACK_WAIT if unstored.event_id in in_flight else 0.0
             if due is None or unstored.since + wait < due:
                 due = unstored.since + wait
         return due
