@@ -88,9 +88,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     path = tmp_path / "hubd.sqlite"
     store = Store(path)
     await store.open()
-    # The default commit_interval: readings written once a minute.
+    # The default commit_interval: readings written every five minutes (each one kept).
     # (The readings are of 2026-01-01: kept for ten years, the hourly prune spares them.)
-    engine = EventEngine(hub, store, EventsSettings(history_interval=0, history_days=3650))
+    settings = EventsSettings(history_interval=0, history_sample=0, history_days=3650)
+    engine = EventEngine(hub, store, settings)
     sink = FakeSink()
     engine.attach(sink)
     task = asyncio.create_task(engine.run())

@@ -32,7 +32,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hubd.core.driver import utc_now
@@ -43,26 +43,23 @@ from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
 from hubd.events.delivery import Delivery
 from hubd.events.event import Event, EventSink, outbox_texts
+from hubd.events.history_sampling import HistorySampler
 from hubd.events.pending import SOON, PendingWrites
 from hubd.events.store import Store
 from hubd.events.subscriptions import Subscription, SubscriptionSpec
-from hubd.events.tables import HistoryRow, StoredSubscription, history_value
+from hubd.events.tables import StoredSubscription
 
 _LOGGER = logging.getLogger(__name__)
 
 MEMORY_QUEUE_LIMIT = 10_000
 
 SubKey = tuple[str, str, str]  # (subscriber, node id, channel)
-PRUNE_EVERY = timedelta(hours=1)
+#: Pruning deletes a few rows at ten places of the history's index (one per field):
+#: every six hours, a quarter of the pages an hourly one writes.
+PRUNE_EVERY = timedelta(hours=6)
 #: How long a commit waits for live events to reach their subscribers (see
 #: EventEngine._let_live_sends_land): about one delivery over a local server.
 LIVE_SEND_GRACE = 0.002
-
-
-@dataclass
-class _HistoryMark:
-    value: object
-    stored: datetime
 
 
 class EventEngine:
@@ -88,7 +85,7 @@ class EventEngine:
         self.delivery = Delivery(store, self.subscriptions, self.settings, self.stats)
         self._queue: deque[Event] = deque()
         self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for the history
-        self._marks: dict[tuple[str, str], _HistoryMark] = {}
+        self._sampler = HistorySampler(self.settings)
         self._acked: list[int] = []
         self._wake = asyncio.Event()
         self._flush_requests: set[str | None] = set()
@@ -293,25 +290,6 @@ class EventEngine:
         self.stats["events"] += 1
         self._wake.set()
 
-    def _history_rows(self, node_id: str, values: Sequence[FieldValue]) -> list[HistoryRow]:
-        """The rows of ``values`` the history keeps (changed, or due by history_interval)."""
-        interval = timedelta(seconds=self.settings.history_interval)
-        rows: list[HistoryRow] = []
-        for value in values:
-            mark_key = (node_id, value.name)
-            mark = self._marks.get(mark_key)
-            if (
-                mark is not None
-                and mark.value == value.value
-                and value.timestamp - mark.stored < interval
-            ):
-                continue
-            self._marks[mark_key] = _HistoryMark(value.value, value.timestamp)
-            rows.append(
-                HistoryRow(node_id, value.name, value.timestamp.timestamp(), history_value(value))
-            )
-        return rows
-
     def _schedule(self, sub: Subscription) -> None:
         if sub.spec.max_interval is not None:
             self._arm(sub.key, sub.spec.max_interval.total_seconds(), self._heartbeat)
@@ -383,7 +361,7 @@ class EventEngine:
         # Everything below waits for the live sends: on a loop that slept since
         # the last reading, each step costs several times its warm cost.
         unrecorded, self._unrecorded = self._unrecorded, []
-        history = [row for n, values in unrecorded for row in self._history_rows(n, values)]
+        history = [row for n, values in unrecorded for row in self._sampler.rows(n, values)]
         if history:
             self.store.keep_history(history)
             self._pending.within(self.settings.commit_interval)

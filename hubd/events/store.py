@@ -1,19 +1,17 @@
 """State that must survive a restart: subscriptions, undelivered events, history.
 
-One SQLite file under ``state_dir``, in WAL mode with ``synchronous=NORMAL``: a
-commit is in the operating system's hands when it returns, so ``kill -9`` of
-hubd loses nothing committed, and WAL never leaves a half-written database,
-whatever happens.  The disk itself is synced at every WAL checkpoint and when
-hubd stops (a power cut may lose what the kernel has not written back yet, 30 s
-by default, never the file): on an SD card, an fsync per event would cost more
-than the event.  sqlite3 blocks, so every call runs on one worker thread
+One SQLite file under ``state_dir``, in WAL mode with ``synchronous=FULL``: a
+commit is on the disk when it returns, so neither ``kill -9`` nor a power cut
+loses anything committed, and WAL never leaves a half-written database,
+whatever happens.  sqlite3 blocks, so every call runs on one worker thread
 (SQLite connections are not shared between threads here); the event loop only
-awaits the results.  Writes are batched by the callers: the event engine
-commits once a minute at a steady load (see ``hubd/events/engine.py``), and
-readings wait in memory (:meth:`Store.keep_history`) for its next commit, or
-for the next read of the history, which writes them first.  Readings are
-appended to a small table and merged into the indexed history about once an
-hour (see ``hubd/events/tables.py``).
+awaits the results.  Writes are batched by the callers, to spare the SD card:
+the event engine commits every ``events.commit_interval`` (5 minutes) at a
+steady load (see ``hubd/events/pending.py``: what waits in memory and what a
+crash costs), and readings wait in memory (:meth:`Store.keep_history`) for its
+next commit, or for the next read of the history, which writes them first.
+Readings are appended to a small table and merged into the indexed history
+once there are :data:`MERGE_ROWS` of them (see ``hubd/events/tables.py``).
 
 Faults of a Pi's SD card never stop hubd:
 
@@ -68,6 +66,7 @@ from hubd.events.tables import (
     insert_recent,
     max_event_id,
     merge_recent,
+    prune_readings,
     save_subscription_rows,
     select_extremes,
     select_history,
@@ -84,7 +83,7 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Readings in the unindexed ``recent`` table that make the next commit merge them
-#: into the history (it is merged every hour anyway, see EventEngine.run).
+#: into the history (a day and a half of ten sampled numbers; the readers scan it whole).
 MERGE_ROWS = 20_000
 
 
@@ -482,14 +481,13 @@ class Store:
         return await self._read_history(work)
 
     async def prune_history(self, before: float) -> int:
-        """Merge the recent readings into the history, delete those older than
-        ``before``; return how many were deleted."""
+        """Delete the readings older than ``before``; return how many.  (The recent
+        ones are merged into the history only when there are many: a merge costs
+        about the same per row, plus a few pages for each field.)"""
         rows, self._kept = self._kept, []
 
         def work(db: sqlite3.Connection) -> int:
-            insert_recent(db, rows)
-            merge_recent(db)
-            self._recent_rows = 0
-            return int(db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount)
+            self._add_recent(db, rows)
+            return prune_readings(db, before)
 
         return await self._write(work)

@@ -8,7 +8,7 @@ Readings go first into ``recent``, a table without an index: appending to it
 touches one or two pages per commit, where ``history``'s index on (node,
 field, time) has one tail per field and rewrites a page of each (and their
 neighbours when one splits) at every commit.  :func:`merge_recent` moves them
-into ``history`` in one transaction, every hour or so, and the readers read
+into ``history`` in one transaction once there are many, and the readers read
 both (:data:`ALL_READINGS`).  This is what keeps a Pi's SD card from wearing
 out (bench/wear.py, bench/RESULTS.md "SD-card wear").
 """
@@ -256,6 +256,12 @@ def merge_recent(db: sqlite3.Connection) -> int:
     ).rowcount
     db.execute("DELETE FROM recent")
     return int(moved)
+
+
+def prune_readings(db: sqlite3.Connection, before: float) -> int:
+    """Delete the readings older than ``before`` (history and recent); return how many."""
+    old = db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
+    return int(old) + int(db.execute("DELETE FROM recent WHERE ts < ?", (before,)).rowcount)
 
 
 def select_history(

@@ -98,8 +98,9 @@ class Scene:
 
 @pytest.fixture
 def extra_config() -> str:
-    """More configuration for the scene's hub (a test overrides it with parametrize)."""
-    return ""
+    """More configuration for the scene's hub (a test overrides it with parametrize).
+    Every change is stored in the history: the tests read it back seconds later."""
+    return "events: {history_sample: 0}"
 
 
 @pytest.fixture
@@ -275,6 +276,7 @@ async def test_readings_during_a_server_outage_arrive_afterwards_in_order(
         scene.device.unplug()
 
 
+@pytest.mark.parametrize("extra_config", [""])  # the defaults
 async def test_kill_9_loses_no_event_the_hub_took_on(scene: Scene) -> None:
     """Default settings (commit batching on): events the server acknowledged before
     a ``kill -9`` are not sent again, and every event that waited for its subscriber
