@@ -9,8 +9,10 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * idle.py        idle CPU and wake-ups with 100 devices
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
+* wear.py        SD-card wear: bytes written per hour at 10 devices, 1 change/s (10 minutes)
 
-``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
+``--quick`` shortens everything (a 60 s soak, a 2-minute wear run on a store with a
+day of history, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
 A benchmark that fails becomes a row saying so; the others still run.
 """
@@ -35,6 +37,7 @@ import plot
 import readout
 import soak
 import throughput
+import wear
 from common import Row, markdown_table, print_table
 
 BENCHMARKS = {
@@ -45,6 +48,7 @@ BENCHMARKS = {
     "idle": idle,
     "plot": plot,
     "soak": soak,
+    "wear": wear,
 }
 
 
@@ -92,6 +96,8 @@ def main() -> int:
                 args.seconds = 60
             elif name == "plot":
                 args.quick = True
+            elif name == "wear":
+                args.seconds, args.warmup, args.history_days = 120, 20, 1
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

@@ -2,7 +2,8 @@
 
 hubd runs with 10 ``serial.lines`` devices, each on a pseudo-terminal; the
 devices take turns, one new value per second in all (each device every 10 s),
-so every value is a change: an event and a history row.  Each device has a
+so every value is a change: an event, and a history row when the history
+keeps it (``events.history_sample``).  Each device has a
 subscriber of its own (10 lightweight raw clients, ``bench/common.py``
 ``RawClient``), all online.  The events settings are the defaults (no
 ``events:`` key), and the store starts with ``--history-days`` of readings
@@ -17,11 +18,17 @@ to MiB/h.  The WAL header's checkpoint sequence number (bytes 12-16 of
 from its beginning) counts the checkpoints.  Events that never arrived are
 counted too: fewer writes must not mean lost events.
 
+A run of minutes does not see the store's periodic upkeep (merging the
+recent readings into the indexed history, pruning, WAL checkpoints): after
+hubd stopped, ``bench/wear_upkeep.py`` does that work, with hubd's code, on a
+copy of the store, counts its ``write_bytes``, and scales it to the readings
+and the WAL of one hour of the run; the last row adds it all up.
+
 The state directory is on the same file system as the temporary directory
 (ext4 here): a tmpfs counts no ``write_bytes`` at all, so ``--dir`` may point
 elsewhere.
 
-Usage: python bench/wear.py [--seconds 300] [--warmup 30] [--history-days 7] [--dir /var/tmp]
+Usage: python bench/wear.py [--seconds 600] [--warmup 30] [--history-days 7] [--dir /var/tmp]
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import os
 import shutil
 import sqlite3
 import struct
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import closing
@@ -47,6 +56,11 @@ try:  # the compact form the history keeps (since issue 16); before it, the even
     from hubd.events.tables import history_value as encode
 except ImportError:
     from hubd.events.subscriptions import encode_value as encode
+try:  # which readings the history keeps with the default settings (since issue 16)
+    from hubd.core.settings import EventsSettings
+    from hubd.events.history_sampling import HistorySampler
+except ImportError:
+    HistorySampler = None  # type: ignore[assignment,misc]  # before: every change
 
 from common import (
     Hubd,
@@ -89,6 +103,7 @@ def prefill(path: Path, days: float) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     now = time.time()
     count = int(days * 86400)
+    sampler = HistorySampler(EventsSettings()) if HistorySampler is not None else None
     with closing(sqlite3.connect(path)) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(SCHEMA)
@@ -96,11 +111,44 @@ def prefill(path: Path, days: float) -> int:
         for n in range(count):
             ts = now - count + n
             value = FieldValue("v", Decimal(n), datetime.fromtimestamp(ts, UTC))
+            if sampler is not None and not sampler.rows(f"d{n % DEVICES}", [value]):
+                continue  # what hubd's defaults would not have stored
             rows.append((f"d{n % DEVICES}", "v", ts, json.dumps(encode(value))))
         db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", rows)
         db.commit()
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return count
+    return len(rows)
+
+
+def upkeep(state: Path, rows_per_hour: float) -> dict[str, float] | None:
+    """What the store's periodic upkeep writes per hour (bench/wear_upkeep.py), on a
+    copy of ``state``; None before issue 16 (hubd pruned hourly, nothing else)."""
+    if HistorySampler is None:
+        return None
+    copy = state.with_name("upkeep.sqlite")
+    shutil.copy(state, copy)
+    script = Path(__file__).with_name("wear_upkeep.py")
+    out = subprocess.run(
+        [sys.executable, str(script), str(copy), str(rows_per_hour)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def stored_since(state: Path, since: float, until: float) -> int:
+    """Readings hubd stored with a time between ``since`` and ``until``."""
+    with closing(sqlite3.connect(state)) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return sum(
+            db.execute(
+                f"SELECT COUNT(*) FROM {t} WHERE ts >= ? AND ts < ?", (since, until)
+            ).fetchone()[0]
+            for t in ("history", "recent")
+            if t in tables
+        )
 
 
 def file_size(path: Path) -> int:
@@ -137,11 +185,13 @@ async def run_async(args: argparse.Namespace, server, work: Path) -> list[Row]: 
         measured_from = start + args.warmup
         end = measured_from + args.seconds
         before: dict[str, int] | None = None
-        seq_before = size_before = 0
+        seq_before = size_before = wal_before = 0
+        wall_from = 0.0
         while (now := time.monotonic()) < end:
             if before is None and now >= measured_from:
                 before = io_counters(hubd.pid)
                 seq_before, size_before = checkpoint_seq(wal), file_size(state)
+                wal_before, wall_from = file_size(wal), time.time()
             # One value per second in all: device (n mod 10) sends n, a new value each time.
             due = int(now - start) + 1
             while sent < due:
@@ -153,7 +203,7 @@ async def run_async(args: argparse.Namespace, server, work: Path) -> list[Row]: 
             for suffix in ("", "-wal"):
                 shutil.copy(f"{state}{suffix}", work / f"snapshot.sqlite{suffix}")
         seq_after, size_after = checkpoint_seq(wal), file_size(state)
-        wal_size = file_size(wal)
+        wal_size, wall_to = file_size(wal), time.time()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if all(len(c.values) >= len(range(i, sent, DEVICES)) for i, c in enumerate(clients)):
@@ -174,27 +224,74 @@ async def run_async(args: argparse.Namespace, server, work: Path) -> list[Row]: 
     cancelled = after["cancelled_write_bytes"] - before["cancelled_write_bytes"]
     per_hour = written / hours / 2**20
     checkpoints = seq_after - seq_before
-    return [
+    # The WAL hubd appended (when no checkpoint started it again in the window).
+    wal_per_hour = (wal_size - wal_before) / hours if checkpoints == 0 else 0.0
+    rows_per_hour = stored_since(state, wall_from, wall_to) / hours
+    rows = [
         Row(
-            f"disk writes, {DEVICES} devices, 1 change/s in all, a subscriber on each, "
+            f"disk writes of hubd, {DEVICES} devices, 1 change/s in all, a subscriber on each, "
             f"{args.seconds:g} s, {args.history_days:g} days of history before"
             f" ({sent} values, lost {lost}; load {load()})",
             f"{per_hour:.2f} MiB/h write_bytes ({written} B; cancelled {cancelled} B)",
-            f"budget {BUDGET_MIB_PER_HOUR:g} MiB/h",
-            f"{per_hour / BUDGET_MIB_PER_HOUR:.2f}x budget",
-            f"<= {BUDGET_MIB_PER_HOUR:g} MiB/h, lost 0",
-            per_hour <= BUDGET_MIB_PER_HOUR and lost == 0,
         ),
         Row(
             "WAL checkpoints (same run)",
-            f"{checkpoints} ({checkpoints / hours:.0f}/h);"
-            f" WAL {wal_size / 1024:.0f} KiB at the end;"
-            f" database +{(size_after - size_before) / 1024:.0f} KiB",
+            f"{checkpoints} ({checkpoints / hours:.0f}/h); WAL +{wal_per_hour / 2**20:.2f} MiB/h,"
+            f" {wal_size / 1024:.0f} KiB at the end;"
+            f" database +{(size_after - size_before) / 1024:.0f} KiB;"
+            f" {rows_per_hour:.0f} readings stored per hour",
         ),
     ]
+    total = per_hour
+    costs = upkeep(state, rows_per_hour)
+    if costs is not None:
+        merge = costs["merge_per_hour"] / 2**20
+        prune = costs["prune_per_hour"] / 2**20
+        wal_hour = wal_per_hour + costs["wal_per_hour"]
+        checkpoint = costs["checkpoint_per_wal_byte"] * wal_hour / 2**20
+        total += merge + prune + checkpoint
+        rows.append(
+            Row(
+                "store upkeep, measured on a copy of the store (bench/wear_upkeep.py)",
+                f"merge {merge:.2f} MiB/h ({costs['merge_bytes'] / 1024:.0f} KiB per"
+                f" {costs['merge_rows']:.0f} readings); prune {prune:.2f} MiB/h"
+                f" ({costs['prune_bytes'] / 1024:.0f} KiB every {costs['prune_every_hours']:g} h);"
+                f" checkpoints {checkpoint:.2f} MiB/h"
+                f" ({costs['checkpoint_per_wal_byte']:.2f} B per WAL byte,"
+                f" {wal_hour / 2**20:.2f} MiB/h of WAL)",
+            )
+        )
+    rows.append(
+        Row(
+            "disk writes per hour in all (hubd's + upkeep + checkpoints)",
+            f"{total:.2f} MiB/h",
+            f"budget {BUDGET_MIB_PER_HOUR:g} MiB/h",
+            f"{total / BUDGET_MIB_PER_HOUR:.2f}x budget",
+            f"<= {BUDGET_MIB_PER_HOUR:g} MiB/h, lost 0",
+            total <= BUDGET_MIB_PER_HOUR and lost == 0,
+        )
+    )
+    return rows
+
+
+def fs_type(path: Path) -> str:
+    """The file system type of ``path`` (the longest mount point over it)."""
+    best, kind = "", "unknown"
+    real = str(path.resolve())
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        point = fields[1]
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
 
 
 def run(args: argparse.Namespace) -> list[Row]:
+    where = Path(args.dir or tempfile.gettempdir())
+    if fs_type(where) in ("tmpfs", "ramfs"):
+        # Writes to RAM count no write_bytes: the figure would be a meaningless 0.
+        raise RuntimeError(f"{where} is a {fs_type(where)}: give --dir on a disk")
     if args.keep:  # the state, the WAL and the log stay, to be looked at
         work = Path(tempfile.mkdtemp(dir=args.dir))
         print(f"wear: keeping {work}")
@@ -208,9 +305,13 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=300, help="length of the measurement")
+    parser.add_argument("--seconds", type=float, default=600, help="length of the measurement")
     parser.add_argument("--warmup", type=float, default=30, help="seconds before measuring")
-    parser.add_argument("--dir", default=None, help="where the state goes (not a tmpfs)")
+    parser.add_argument(
+        "--dir",
+        default="/var/tmp" if Path("/var/tmp").is_dir() else None,
+        help="where the state goes (not a tmpfs; default /var/tmp)",
+    )
     parser.add_argument(
         "--history-days", type=float, default=7, help="history in the store before (0: a new one)"
     )

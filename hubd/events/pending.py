@@ -12,7 +12,7 @@ pages (4 KiB) for a commit of one small row.  So the engine
   anything else: hubd has promised it, and ``kill -9`` must not lose it (this
   costs writes only while a subscriber is away);
 * the readings for the history are committed at most
-  ``events.commit_interval`` seconds after they were taken (60 s by default);
+  ``events.commit_interval`` seconds after they were taken (5 minutes by default);
 * the subscriptions' references (the value last reported, for ``changedBy``;
   the time, for ``minInterval``) with a commit at most :data:`REFERENCES_EVERY`
   after they changed: a reference lost costs at most one event sent again
@@ -29,9 +29,10 @@ ones a historical readout has shown), and the references of the last
 for a value its subscriber already had).  An event sent within the last
 :data:`ACK_WAIT` and not acknowledged yet is only in hubd's memory and in the
 kernel's socket buffer: the kernel still sends it after the kill, so it is lost
-only if the link loses it too.  A power cut costs the same plus what the
-kernel had not written back (``vm.dirty_expire_centisecs``, 30 s by default)
-since the last WAL checkpoint.
+only if the link loses it too.  A power cut costs the same, and such an event
+too if the server had not received it yet; nothing committed: every commit is
+synced to the card before it returns (``synchronous=FULL``, see
+``hubd/events/state_file.py``).
 """
 
 from __future__ import annotations
