@@ -383,6 +383,10 @@ class EventEngine:
             covered = self.delivery.backlog if None in flush else flush
             self.delivery.send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
             sent = True
+            # The stream writes them before end_batch asks for an acknowledgement:
+            # an <r/> ahead of them would be answered without them, and they would
+            # wait in the outbox (and come again after a restart).
+            await self._let_live_sends_land()
         if not stored:
             self.delivery.count_unstored(self._pending.unwritable(self.delivery.in_flight))
         if sent and self.delivery.sink is not None:
