@@ -35,6 +35,7 @@ from hubd.events.tables import (
     insert_history,
     insert_recent,
     merge_recent,
+    prune_readings,
     select_extremes,
     select_reading_before,
     select_readings,
@@ -198,3 +199,17 @@ def test_merging_the_recent_readings_changes_nothing_a_reader_sees() -> None:
         assert merge_recent(db) == 140
         assert db.execute("SELECT COUNT(*) FROM recent").fetchone() == (0,)
         assert _readings(db) == before
+
+
+def test_pruning_deletes_old_readings_from_the_history_and_the_recent_ones() -> None:
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(SCHEMA)
+        rows = [HistoryRow("n", "x", float(t), {"t": "numeric", "v": str(t)}) for t in range(10)]
+        insert_history(db, rows[:5])
+        insert_recent(db, rows[5:])
+        assert prune_readings(db, 7.0) == 7
+        assert [r[0] for r in db.execute(f"SELECT ts FROM {ALL_READINGS} ORDER BY ts")] == [
+            7.0,
+            8.0,
+            9.0,
+        ]
