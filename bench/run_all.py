@@ -12,7 +12,7 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * wear.py        SD-card wear: bytes written per hour at 10 devices, 1 change/s (10 minutes)
 
 ``--quick`` shortens everything (a 60 s soak, a 2-minute wear run on a store with a
-day of history, fewer rounds) for a smoke run;
+day of history, which gives no verdict, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
 A benchmark that fails becomes a row saying so; the others still run.
 """
