@@ -13,8 +13,10 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
 * remotes.py     readout through a front hub (remotes:) vs directly at the remote hub
 * omemo_cost.py  an encrypted chat `read` (OMEMO) vs a plaintext one; RSS, OMEMO on and off
+* wear.py        SD-card wear: bytes written per hour at 10 devices, 1 change/s (10 minutes)
 
-``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
+``--quick`` shortens everything (a 60 s soak, a 2-minute wear run on a store with a
+day of history, which gives no verdict, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
 A benchmark that fails becomes a row saying so; the others still run.
 """
@@ -43,6 +45,7 @@ import readout
 import remotes
 import soak
 import throughput
+import wear
 from common import Row, markdown_table, print_table
 
 BENCHMARKS = {
@@ -57,6 +60,7 @@ BENCHMARKS = {
     "oneshot": oneshot,
     "remotes": remotes,
     "omemo": omemo_cost,
+    "wear": wear,
 }
 
 
@@ -111,6 +115,8 @@ def main() -> int:
             elif name == "fanout":
                 args.seconds, args.drain = 3, 10
                 args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"
+            elif name == "wear":
+                args.seconds, args.warmup, args.history_days = 120, 20, 1
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

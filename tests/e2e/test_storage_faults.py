@@ -45,6 +45,8 @@ class Rig:
             devices=devices(self.device.link),
             verbose=True,
             extra_env={"NOTIFY_SOCKET": self.notify.name},
+            # A commit per batch (not once a minute): each reading meets the full disk.
+            extra_config="events: {commit_interval: 0}",
         )
         self.state = self.hub.workdir / "state"
 
