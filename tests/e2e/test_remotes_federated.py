@@ -1,0 +1,225 @@
+"""Remote hubs across federation: the house hub on Prosody, the garage hub on ejabberd.
+
+Like tests/e2e/test_remotes.py, but the two hubs have accounts on two servers
+federated over s2s on loopback (hubd/testing/federation.py): the house hub is
+``hub@home.localhost``, the garage hub ``garage-hub@away.localhost``, each a
+real hubd process with its own mock pins, and the person (alice, carol) is on
+``home.localhost``.  Every request to the garage goes house -> s2s -> garage
+and back.  The garage lists the house hub's bare JID in its own ``access:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from xml.etree.ElementTree import Element
+
+import pytest
+from accounts import ACCOUNTS
+from federated import start_federation
+from hubd_process import HubdProcess
+from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
+from xmpp_client import TestClient, connect_client
+
+from hubd.testing.federation import Federation
+
+GARAGE_DEVICES = """
+  - id: door
+    name: Garage door
+    driver: gpio.input
+    pin: 5
+  - id: light
+    name: Garage light
+    driver: gpio.output
+    pin: 6
+"""
+ONLINE = r"remote garage \S+ online: 2 node\(s\)"
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    made = start_federation(tmp_path_factory.mktemp("federation"))
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+@pytest.fixture
+def garage_role() -> str:
+    """The list the garage hub names the house hub in (parametrize to change it)."""
+    return "readers"
+
+
+@pytest.fixture
+def garage(
+    federation: Federation, tmp_path_factory: pytest.TempPathFactory, garage_role: str
+) -> HubdProcess:
+    """The remote hub on away.localhost (not started): alice owns it, the house hub may use it."""
+    return HubdProcess(
+        tmp_path_factory.mktemp("garage"),
+        federation.away,  # type: ignore[arg-type]
+        account="garage-hub",
+        password=ACCOUNTS["garage-hub"],
+        devices=GARAGE_DEVICES,
+        access_lists={
+            "owners": [federation.home.jid("alice")],
+            garage_role: [federation.home.jid("hub")],
+        },
+    )
+
+
+@pytest.fixture
+async def house(
+    federation: Federation, tmp_path_factory: pytest.TempPathFactory, garage: HubdProcess
+) -> AsyncIterator[HubdProcess]:
+    """The front hub on home.localhost, started after the garage, with its tree fetched."""
+    home = federation.home
+    async with garage.running():
+        front = HubdProcess(
+            tmp_path_factory.mktemp("house"),
+            home,
+            access_lists={
+                "owners": [home.jid("alice")],
+                "controllers": [home.jid("carol")],
+                "readers": [home.jid("bob")],
+            },
+            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+        )
+        async with front.running(ONLINE):
+            yield front
+
+
+@pytest.fixture
+async def alice(federation: Federation) -> AsyncIterator[TestClient]:
+    """Alice on home.localhost: owner of both hubs."""
+    client = await connect_client(federation.home, "alice", ACCOUNTS["alice"])
+    yield client
+    await client.disconnect_and_wait()
+
+
+@pytest.fixture
+async def carol(federation: Federation) -> AsyncIterator[TestClient]:
+    """Carol on home.localhost: a controller of the house hub, unknown to the garage."""
+    client = await connect_client(federation.home, "carol", ACCOUNTS["carol"])
+    yield client
+    await client.disconnect_and_wait()
+
+
+def _nodes(response: Element | IqFailure) -> dict[str, Element]:
+    assert isinstance(response, Element), response
+    return {n.get("nodeId", ""): n for n in response.findall(f"{{{CONC}}}node")}
+
+
+def _set_light(value: str) -> str:
+    return (
+        f"<set xmlns='{CTRL}'><node nodeId='light' sourceId='garage'/>"
+        f"<boolean name='state' value='{value}'/></set>"
+    )
+
+
+async def _garage_light(alice: TestClient, garage: HubdProcess) -> str:
+    """The light's state as the garage hub itself reads it (alice, across s2s, owns it)."""
+    _, payloads = await readout(
+        alice,
+        garage.jid,
+        f"<req xmlns='{SD}' seqnr='90' momentary='true'><node nodeId='light'/></req>",
+    )
+    return field_values(payloads[0])["light"]["state"]
+
+
+async def test_browse_the_garage_across_servers(house: HubdProcess, alice: TestClient) -> None:
+    assert house.jid.startswith("hub@home.localhost/")
+    children = await iq(
+        alice, house.jid, f"<getChildDataSources xmlns='{CONC}' sourceId='MeteringTopology'/>"
+    )
+    assert isinstance(children, Element), children
+    sources = {s.get("sourceId"): s.get("name") for s in children.findall(f"{{{CONC}}}dataSource")}
+    assert sources == {"gpio": sources["gpio"], "garage": "garage hub"}
+    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    assert set(nodes) == {"door", "light"}
+    assert nodes["door"].get("displayName") == "Garage door"
+    assert nodes["light"].get("isControllable") == "true"
+    found = await iq(
+        alice, house.jid, f"<containsNode xmlns='{CONC}' nodeId='door' sourceId='garage'/>"
+    )
+    assert isinstance(found, Element)
+    assert found.text == "true"
+
+
+async def test_read_a_garage_node_across_servers(house: HubdProcess, carol: TestClient) -> None:
+    accepted, payloads = await readout(
+        carol,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='41' momentary='true'><node nodeId='porch-light'/>"
+        "<node nodeId='door' sourceId='garage'/></req>",
+    )
+    assert accepted.get("seqnr") == "41"
+    assert [p.get("done") for p in payloads] == [None, "true"]
+    assert {p.get("seqnr") for p in payloads} == {"41"}
+    values = {**field_values(payloads[0]), **field_values(payloads[1])}
+    assert values == {"porch-light": {"state": "false"}, "door": {"state": "false"}}
+    remote = payloads[1].find(f"{{{SD}}}node")
+    assert remote is not None
+    assert (remote.get("nodeId"), remote.get("sourceId")) == ("door", "garage")
+
+
+@pytest.mark.parametrize("garage_role", ["controllers"])
+async def test_set_a_garage_node_carried_out_at_the_garage(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    answer = await iq(carol, house.jid, _set_light("true"), kind="set")
+    assert isinstance(answer, Element), answer
+    assert answer.tag == f"{{{CTRL}}}setResponse"
+    assert await _garage_light(alice, garage) == "true"
+    # The garage audits the house hub, by its address on the other server.
+    await garage.wait_for_log(r"control by hub@home\.localhost\S*: light\.state = True done")
+    await house.wait_for_log(r"control by carol@home\.localhost\S*: garage: light\.state")
+
+
+async def test_a_read_only_grant_gives_the_garages_forbidden(
+    house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
+) -> None:
+    # Carol controls at the house; the garage lets the house hub read only.
+    refused = await iq(carol, house.jid, _set_light("true"), kind="set")
+    assert isinstance(refused, IqFailure)
+    assert refused.condition == "forbidden"
+    assert refused.text.startswith("garage: ")
+    assert await _garage_light(alice, garage) == "false"
+
+
+async def test_the_garage_stopped_goes_offline_and_comes_back(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    house.mark()
+    await garage.stop()
+    await house.wait_for_log(r"remote garage \S+ offline: the remote hub went offline")
+    nodes = _nodes(
+        await iq(
+            alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage' messages='true'/>"
+        )
+    )
+    assert nodes["door"].get("state") == "ErrorUnsigned"
+    message = nodes["door"].find(f"{{{CONC}}}message")
+    assert message is not None
+    assert message.text == "garage: the remote hub went offline"
+    _, payloads = await readout(
+        alice,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='46' momentary='true'><node nodeId='door' sourceId='garage'/>"
+        "</req>",
+    )
+    assert [p.tag for p in payloads] == [f"{{{SD}}}failure"]
+
+    house.mark()
+    garage.start()
+    await house.wait_for_log(ONLINE, timeout=30)
+    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    assert nodes["door"].get("state") == "None"
+    _, payloads = await readout(
+        alice,
+        house.jid,
+        f"<req xmlns='{SD}' seqnr='47' momentary='true'><node nodeId='door' sourceId='garage'/>"
+        "</req>",
+    )
+    assert field_values(payloads[0]) == {"door": {"state": "false"}}
+    assert house.log().count("offline: the remote hub went offline") == 1  # said once
