@@ -11,6 +11,7 @@ and back.  The garage lists the house hub's bare JID in its own ``access:``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -223,3 +224,49 @@ async def test_the_garage_stopped_goes_offline_and_comes_back(
     )
     assert field_values(payloads[0]) == {"door": {"state": "false"}}
     assert house.log().count("offline: the remote hub went offline") == 1  # said once
+
+
+async def test_strangers_on_either_server_are_refused_here(
+    federation: Federation, house: HubdProcess, garage: HubdProcess
+) -> None:
+    before = len(garage.log())
+    for server in (federation.home, federation.away):
+        mallory = await connect_client(server, "mallory", ACCOUNTS["mallory"])  # type: ignore[arg-type]
+        try:
+            tree = await iq(mallory, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+            assert isinstance(tree, IqFailure), server
+            assert tree.condition == "forbidden"
+            read = await iq(
+                mallory,
+                house.jid,
+                f"<req xmlns='{SD}' seqnr='50'><node nodeId='door' sourceId='garage'/></req>",
+            )
+            assert isinstance(read, IqFailure), server
+            assert read.condition == "forbidden"
+        finally:
+            await mallory.disconnect_and_wait()
+    assert "mallory" not in garage.log()[before:]  # nothing of it reached the garage
+
+
+def _status_changed(node_id: str) -> Any:
+    def wanted(message: Any) -> bool:
+        element = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
+        return element is not None and element.get("nodeId") == node_id
+
+    return wanted
+
+
+async def test_tree_events_of_the_garage_across_servers(
+    house: HubdProcess, garage: HubdProcess, alice: TestClient
+) -> None:
+    subscribed = await iq(alice, house.jid, f"<subscribe xmlns='{CONC}' sourceId='garage'/>", "set")
+    assert isinstance(subscribed, Element), subscribed
+    await garage.stop()
+    for node_id in ("door", "light"):
+        message = await alice.wait_message(_status_changed(node_id))
+        event = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
+        assert (event.get("sourceId"), event.get("state")) == ("garage", "ErrorUnsigned")
+        assert event.findtext(f"{{{CONC}}}message") == "garage: the remote hub went offline"
+    garage.start()
+    message = await alice.wait_message(_status_changed("door"), timeout=30)
+    assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
