@@ -11,14 +11,16 @@ and back.  The garage lists the house hub's bare JID in its own ``access:``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
 from accounts import ACCOUNTS
 from federated import start_federation
-from hubd_process import HubdProcess
+from hubd_process import DEFAULT_DEVICES, HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
+from pty_device import Pty
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.federation import Federation
@@ -51,22 +53,49 @@ def garage_role() -> str:
     return "readers"
 
 
+def _garage(
+    federation: Federation, workdir: Path, role: str, devices: str, *, verbose: bool = False
+) -> HubdProcess:
+    """The remote hub on away.localhost (not started): alice owns it, the house hub has ``role``."""
+    return HubdProcess(
+        workdir,
+        federation.away,  # type: ignore[arg-type]
+        verbose=verbose,  # DEBUG: what the serial device said
+        account="garage-hub",
+        password=ACCOUNTS["garage-hub"],
+        devices=devices,
+        access_lists={
+            "owners": [federation.home.jid("alice")],
+            role: [federation.home.jid("hub")],
+        },
+    )
+
+
+def _house(
+    federation: Federation, workdir: Path, garage: HubdProcess, devices: str = DEFAULT_DEVICES
+) -> HubdProcess:
+    """The front hub on home.localhost (not started), the garage one of its remotes."""
+    home = federation.home
+    return HubdProcess(
+        workdir,
+        home,
+        devices=devices,
+        verbose=devices != DEFAULT_DEVICES,
+        access_lists={
+            "owners": [home.jid("alice")],
+            "controllers": [home.jid("carol")],
+            "readers": [home.jid("bob")],
+        },
+        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+    )
+
+
 @pytest.fixture
 def garage(
     federation: Federation, tmp_path_factory: pytest.TempPathFactory, garage_role: str
 ) -> HubdProcess:
-    """The remote hub on away.localhost (not started): alice owns it, the house hub may use it."""
-    return HubdProcess(
-        tmp_path_factory.mktemp("garage"),
-        federation.away,  # type: ignore[arg-type]
-        account="garage-hub",
-        password=ACCOUNTS["garage-hub"],
-        devices=GARAGE_DEVICES,
-        access_lists={
-            "owners": [federation.home.jid("alice")],
-            garage_role: [federation.home.jid("hub")],
-        },
-    )
+    """The garage hub with a door and a light on mock pins (not started)."""
+    return _garage(federation, tmp_path_factory.mktemp("garage"), garage_role, GARAGE_DEVICES)
 
 
 @pytest.fixture
@@ -74,18 +103,8 @@ async def house(
     federation: Federation, tmp_path_factory: pytest.TempPathFactory, garage: HubdProcess
 ) -> AsyncIterator[HubdProcess]:
     """The front hub on home.localhost, started after the garage, with its tree fetched."""
-    home = federation.home
     async with garage.running():
-        front = HubdProcess(
-            tmp_path_factory.mktemp("house"),
-            home,
-            access_lists={
-                "owners": [home.jid("alice")],
-                "controllers": [home.jid("carol")],
-                "readers": [home.jid("bob")],
-            },
-            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
-        )
+        front = _house(federation, tmp_path_factory.mktemp("house"), garage)
         async with front.running(ONLINE):
             yield front
 
@@ -270,3 +289,59 @@ async def test_tree_events_of_the_garage_across_servers(
     garage.start()
     message = await alice.wait_message(_status_changed("door"), timeout=30)
     assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
+
+
+async def test_a_serial_device_on_the_garages_pty_across_servers(
+    federation: Federation, tmp_path: Path, alice: TestClient, carol: TestClient
+) -> None:
+    """Each hub its own pseudo-terminal: the garage's read and written to from home."""
+    weather = Pty(tmp_path / "usb-Arduino_Nano_5543-if00")
+    hall = Pty(tmp_path / "usb-Arduino_Uno_7731-if00")
+    weather.plug()
+    hall.plug()
+    devices = f"""
+  - id: weather
+    driver: serial.lines
+    port: {weather.link}
+    baudrate: 9600
+    format: json
+    fields:
+      temperature: {{unit: "°C"}}
+"""
+    house_devices = devices.replace("weather", "hall").replace(str(weather.link), str(hall.link))
+    garage = _garage(
+        federation, tmp_path / "garage", "controllers", GARAGE_DEVICES + devices, verbose=True
+    )
+    try:
+        async with garage.running(r"node weather is online"):
+            await garage.wait_for_log(r"connected to ")
+            # The port is open (pyserial dropped what came before): the device speaks.
+            weather.write(b'{"temperature": 21.50}\r\n')
+            await garage.wait_for_log(r"line b'\{\"temperature\": 21\.50")
+            house = _house(federation, tmp_path / "house", garage, DEFAULT_DEVICES + house_devices)
+            async with house.running(r"remote garage \S+ online: 3 node\(s\)"):
+                await house.wait_for_log(r"node hall is online")
+                hall.write(b'{"temperature": 19.25}\n')
+                await house.wait_for_log(r"line b'\{\"temperature\": 19\.25")
+                _, payloads = await readout(
+                    alice,
+                    house.jid,
+                    f"<req xmlns='{SD}' seqnr='80' all='true'><node nodeId='hall'/>"
+                    "<node nodeId='weather' sourceId='garage'/></req>",
+                )
+                values = {k: v for p in payloads for k, v in field_values(p).items()}
+                assert values["hall"]["temperature"] == "19.25"
+                assert values["weather"]["temperature"] == "21.50"
+                assert values["weather"]["online"] == "true"
+                answer = await iq(
+                    carol,
+                    house.jid,
+                    f"<set xmlns='{CTRL}'><node nodeId='weather' sourceId='garage'/>"
+                    "<string name='send' value='LED ON'/></set>",
+                    "set",
+                )
+                assert isinstance(answer, Element), answer
+                await weather.wait_received(b"LED ON\n")
+    finally:
+        weather.unplug()
+        hall.unplug()
