@@ -156,8 +156,9 @@ async def test_a_damaged_store_is_moved_aside_and_the_hub_comes_online(
 
 @pytest.fixture
 def tiny_state(rig: Rig) -> Iterator[Path]:
-    # 4 MiB: room for hubd.sqlite and the OMEMO key store with 1 MiB to spare once freed.
-    with tiny_tmpfs(rig.state, "4m") as state:
+    # 16 MiB: room for hubd.sqlite and the OMEMO key store (its WAL reaches 4 MiB while the
+    # keys are made) with 1 MiB to spare once the filler is gone.
+    with tiny_tmpfs(rig.state, "16m") as state:
         yield state
 
 
