@@ -152,7 +152,8 @@ class HubClient:
         self.commands = ChatCommands(hub, access, remote=self._remote_commands(access))
         self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
         if events is not None:
-            register_watch(self.commands, events)
+            on_remote = None if self.remote_events is None else self.remote_events.ensure
+            register_watch(self.commands, events, on_remote)
             register_history(self.commands, events.store, self.uploads)
         self.muc: MucService | None = None
         if rooms:

@@ -179,3 +179,30 @@ async def test_strangers_and_readers_without_a_grant_are_refused(
     assert isinstance(unknown, IqFailure)
     assert "subscribed at remote" not in house.log()
     assert "subscribed to weather" not in garage.log()
+
+
+async def _say(client: TestClient, hub: HubdProcess, text: str) -> str:
+    """Type ``text`` to ``hub`` in chat; return its reply."""
+    client.make_message(mto=hub.jid, mbody=text, mtype="chat").send()
+    reply = await client.wait_message(
+        lambda m: m["from"].bare == hub.jid.split("/")[0] and bool(m["body"])
+    )
+    body: str = reply["body"]
+    return body
+
+
+async def test_chat_watch_of_a_remote_device(
+    house: HubdProcess, device: Pty, alice: TestClient
+) -> None:
+    reply = await _say(alice, house, "watch garage/weather temperature > 25")
+    assert reply.startswith("Watching garage/weather (temperature > 25)"), reply
+    assert "subscribed at remote garage to weather" in house.log()
+    device.write(b'{"temperature": 21.0}\n')  # not above 25: no line
+    device.write(b'{"temperature": 26.0}\n')
+    line = await alice.wait_message(lambda m: "temperature" in (m["body"] or ""), timeout=15)
+    assert line["body"] == "garage/weather: temperature 26.0 °C", line["body"]
+    assert (await _say(alice, house, "watching")).count("garage/weather") == 1
+    assert await _say(alice, house, "unwatch garage/weather") == "Stopped watching garage/weather."
+    await house.wait_for_log(r"unsubscribed at remote garage from weather")
+    refused = await _say(alice, house, "watch garage/attic")
+    assert refused.startswith("garage has no device 'attic'"), refused
