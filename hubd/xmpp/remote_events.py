@@ -177,7 +177,7 @@ class RemoteEvents:
         if source is None or not source.online or source.node(node_id) is None:
             return  # subscribed when the remote is back (on_remote_changed)
         seqnr = next(self._seqnrs)
-        iq: Any = self.xmpp.make_iq_set(ito=JID(source.jid))
+        iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
         iq.xml.append(build_subscribe(seqnr, node_id))
         try:
             await iq.send(timeout=source.timeout)
@@ -198,7 +198,7 @@ class RemoteEvents:
         source = self.sources.get(split_key(key)[0])
         if source is None or not source.online:
             return
-        iq: Any = self.xmpp.make_iq_set(ito=JID(source.jid))
+        iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
         iq.xml.append(build_unsubscribe(seqnr))
         try:
             await iq.send(timeout=source.timeout)
