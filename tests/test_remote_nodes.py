@@ -55,9 +55,12 @@ def test_ingest_learns_fields_caches_and_tells_the_listeners() -> None:
     assert [(n.id, [v.value for v in vs]) for n, vs in heard] == [
         ("garage/weather", [Decimal("21.5")])
     ]
+    table.ingest("garage", "weather", [reading("21.0"), reading("22.0")])  # one name twice
+    assert [s.name for s in proxy.spec.fields] == ["online", "temperature"]
+    heard.clear()
     table.ingest("shed", "weather", [reading("1")])  # not a remote of this hub: nothing
     table.ingest("garage", "weather", [])
-    assert len(heard) == 1
+    assert heard == []
 
 
 def test_chain_nodes_reads_this_hubs_nodes_first() -> None:

@@ -98,7 +98,7 @@ class RemoteNodeTable(Mapping[str, Node]):
             return
         node = self[key]
         known = {spec.name for spec in node.spec.fields}
-        new = [spec for spec, _ in values if spec.name not in known]
+        new = list({spec.name: spec for spec, _ in values if spec.name not in known}.values())
         room = MAX_REMOTE_FIELDS - len(known)
         if new and room > 0:
             node.spec = NodeSpec(fields=(*node.spec.fields, *new[:room]))

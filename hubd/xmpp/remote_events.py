@@ -13,8 +13,10 @@ engine: its store, outbox, delay stamps and acknowledgements hold from here
 to the subscriber.
 
 A remote that goes offline turns its proxies' ``online`` field false (an
-event for their subscribers) and forgets what this hub asked; when it is back
-(its tree fetched again) each subscription is asked for again.  A subscribe
+event for their subscribers); when it is back (its tree fetched again) its
+``online`` is true again and each subscription is asked for again (the remote
+keeps one in its store, but asking again costs one request and covers a remote
+whose state was lost: the remote replaces a subscription of the same node).  A subscribe
 waits for the remote's answer (within the remote's ``timeout``) so that the
 person's ``accepted`` means the events flow; a remote that cannot be reached
 then is subscribed when it comes back.
@@ -79,6 +81,12 @@ def field_pairs(parsed: Iterable[ParsedField]) -> list[tuple[FieldSpec, FieldVal
             continue
         pairs.append((spec, item.as_field_value()))
     return pairs
+
+
+def readings_in_order(parsed: Iterable[ParsedField]) -> list[list[tuple[FieldSpec, FieldValue]]]:
+    """A remote's batch (several ``<timestamp>`` of one node), reading by reading, in order."""
+    groups = itertools.groupby(parsed, key=lambda item: item.timestamp)
+    return [pairs for _, group in groups if (pairs := field_pairs(group))]
 
 
 class RemoteEvents:
@@ -147,7 +155,7 @@ class RemoteEvents:
     def on_remote_changed(self, source: RemoteSource) -> None:
         """A remote's state or tree changed: proxies follow; subscribe again once back."""
         if not source.online:
-            # The remote forgets what a hub that went away asked (or it restarts).
+            # Asked again when it is back (see the module docstring).
             for key in [k for k in self.active if split_key(k)[0] == source.id]:
                 del self.active[key]
         stamp = utc_now()
@@ -225,9 +233,10 @@ class RemoteEvents:
             _LOGGER.warning("remote %s sent an unreadable event: %s", source.id, err)
             return
         for ref, parsed in readings:
-            key = remote_node_key(source.id, ref.node_id)
-            if key in self.table:
-                self.table.ingest(source.id, ref.node_id, field_pairs(parsed))
+            if remote_node_key(source.id, ref.node_id) not in self.table:
+                continue
+            for pairs in readings_in_order(parsed):
+                self.table.ingest(source.id, ref.node_id, pairs)
 
     def node_keys(self, refs: Iterable[NodeRef], readable: Callable[[str], bool]) -> list[str]:
         """The proxies' keys of the refs naming a remote's node (``sourceId`` a remote's id).

@@ -100,6 +100,23 @@ async def _subscribe(client: TestClient, hub: HubdProcess, seqnr: int) -> Elemen
     )
 
 
+async def _field(client: TestClient, seqnr: int, name: str, value: str) -> Element:
+    """The event of ``seqnr`` where ``name`` is ``value`` (earlier ones are passed)."""
+
+    def wanted(message: Message) -> bool:
+        return any(
+            c.tag == f"{{{SD}}}fields"
+            and c.get("seqnr") == str(seqnr)
+            and field_values(c).get("weather", {}).get(name) == value
+            for c in message.xml
+        )
+
+    message = await client.wait_message(wanted, timeout=15)
+    fields = message.xml.find(f"{{{SD}}}fields")
+    assert fields is not None
+    return fields
+
+
 async def _temperature(client: TestClient, seqnr: int, value: str) -> Element:
     """The event of ``seqnr`` carrying ``value`` (earlier ones, e.g. online, are passed)."""
 
@@ -119,13 +136,21 @@ async def _temperature(client: TestClient, seqnr: int, value: str) -> Element:
 
 
 async def test_remote_events_reach_the_subscriber_and_resume_after_a_restart(
-    house: HubdProcess, garage: HubdProcess, device: Pty, alice: TestClient
+    house: HubdProcess, garage: HubdProcess, device: Pty, alice: TestClient, carol: TestClient
 ) -> None:
     accepted = await _subscribe(alice, house, 7)
     assert isinstance(accepted, Element), accepted
     assert accepted.tag == f"{{{SD}}}accepted"
     assert accepted.get("seqnr") == "7"
     await house.wait_for_log(r"subscribed at remote garage to weather")
+    # One subscription per subscriber and node: carol (the garage's grant) follows online.
+    online = await iq(
+        carol,
+        house.jid,
+        f"<subscribe xmlns='{EV}' seqnr='70'>"
+        "<node nodeId='weather' sourceId='garage'/><field name='online'/></subscribe>",
+    )
+    assert isinstance(online, Element), online
 
     device.write(b'{"temperature": 21.5}\n')
     fields = await _temperature(alice, 7, "21.5")
@@ -138,10 +163,12 @@ async def test_remote_events_reach_the_subscriber_and_resume_after_a_restart(
     house.mark()
     await garage.stop()
     await house.wait_for_log(r"remote garage \S+ offline")
+    await _field(carol, 70, "online", "false")  # the garage gone: its node is offline here
     garage.mark()
     garage.start()
     await garage.wait_for_log(r"node weather is (back )?online")
     await house.wait_for_log(r"subscribed at remote garage to weather")
+    await _field(carol, 70, "online", "true")
     device.write(b'{"temperature": 22.5}\n')
     await _temperature(alice, 7, "22.5")
     assert house.log().count("offline: the remote hub went offline") == 1

@@ -16,7 +16,13 @@ from xmlcompare import assert_same_xml, parse, payload
 
 from hubd.core.model import Category, FieldType
 from hubd.xmpp.events import parse_subscribe
-from hubd.xmpp.remote_events import FIRST_SEQNR, build_subscribe, build_unsubscribe, field_pairs
+from hubd.xmpp.remote_events import (
+    FIRST_SEQNR,
+    build_subscribe,
+    build_unsubscribe,
+    field_pairs,
+    readings_in_order,
+)
 from hubd.xmpp.sensordata_xml import NodeRef, parse_fields
 
 UNSUBSCRIBE = """<iq type='get'
@@ -69,3 +75,20 @@ def test_a_remote_event_becomes_specs_and_values() -> None:
     assert pairs[0][1].value == Decimal("23.4")
     assert pairs[1][0].categories == frozenset({Category.STATUS})
     assert pairs[0][1].timestamp.replace(tzinfo=UTC) == datetime(2013, 3, 7, 16, 24, 30, tzinfo=UTC)
+
+
+BATCH = """<fields xmlns='urn:xmpp:iot:sensordata' seqnr='1073741824' done='true'>
+  <node nodeId='weather' sourceId='serial'>
+    <timestamp value='2026-12-03T13:04:28.270Z'><numeric name='temperature' momentary='true' value='21.0' unit='°C'/></timestamp>
+    <timestamp value='2026-12-03T13:04:28.271Z'><numeric name='temperature' momentary='true' value='26.0' unit='°C'/></timestamp>
+  </node>
+</fields>"""
+
+
+def test_a_remote_batch_is_taken_reading_by_reading() -> None:
+    [(_, parsed)] = parse_fields(parse(BATCH))
+    readings = readings_in_order(parsed)
+    assert [[v.value for _, v in pairs] for pairs in readings] == [
+        [Decimal("21.0")],
+        [Decimal("26.0")],
+    ]
