@@ -12,8 +12,11 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
 * remotes.py     readout through a front hub (remotes:) vs directly at the remote hub
+* omemo_cost.py  an encrypted chat `read` (OMEMO) vs a plaintext one; RSS, OMEMO on and off
+* wear.py        SD-card wear: bytes written per hour at 10 devices, 1 change/s (10 minutes)
 
-``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
+``--quick`` shortens everything (a 60 s soak, a 2-minute wear run on a store with a
+day of history, which gives no verdict, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
 A benchmark that fails becomes a row saying so; the others still run.
 """
@@ -35,12 +38,14 @@ import events
 import fanout
 import footprint
 import idle
+import omemo_cost
 import oneshot
 import plot
 import readout
 import remotes
 import soak
 import throughput
+import wear
 from common import Row, markdown_table, print_table
 
 BENCHMARKS = {
@@ -54,6 +59,8 @@ BENCHMARKS = {
     "soak": soak,
     "oneshot": oneshot,
     "remotes": remotes,
+    "omemo": omemo_cost,
+    "wear": wear,
 }
 
 
@@ -103,9 +110,13 @@ def main() -> int:
                 args.quick = True
             elif name == "oneshot":
                 args.rounds = 5
+            elif name == "omemo":
+                args.rounds = 10
             elif name == "fanout":
                 args.seconds, args.drain = 3, 10
                 args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"
+            elif name == "wear":
+                args.seconds, args.warmup, args.history_days = 120, 20, 1
         if name == "soak" and options.soak_seconds:
             args.seconds = options.soak_seconds
         print(f"== {name}", flush=True)

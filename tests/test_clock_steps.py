@@ -26,6 +26,7 @@ from hubd.core.driver import DriverConfig
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue, NodeState
 from hubd.core.node import Node
+from hubd.core.settings import EventsSettings
 from hubd.events.clock_steps import ClockSteps, move_event, shift_history_rows
 from hubd.events.engine import EventEngine
 from hubd.events.event import Event
@@ -196,12 +197,15 @@ class Rig:
         await self.engine.subscribe(spec)
 
     async def history(self) -> list[tuple[datetime, str]]:
+        await self.store.write_kept()  # what a historical readout does first
         rows = await self.store.history("t", [TEMP.name], 0, 1e12, 100)
         return [(datetime.fromtimestamp(r.ts, UTC), r.value["v"]) for r in rows]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+@pytest.fixture(params=[0.0, 300.0], ids=["committed-at-once", "held-in-memory"])
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """Readings written at once, or held in memory for the commit (the default: SD wear);
+    every reading is stored (no history sampling), so each one's time can be checked."""
     clock = SteppedClock(BOOT)
     ctx, _ = make_context("t")
     config = DriverConfig(id="t", driver="fake.thermometer")
@@ -209,7 +213,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     hub.set_state("t", NodeState.ONLINE)
     store = Store(tmp_path / "hubd.sqlite")
     await store.open()
-    engine = EventEngine(hub, store, now=clock.now, clock=clock.watch())
+    settings = EventsSettings(history_sample=0, commit_interval=request.param)
+    engine = EventEngine(hub, store, settings, now=clock.now, clock=clock.watch())
     await engine.load()
     sink = FakeSink()
     engine.attach(sink)
@@ -283,3 +288,19 @@ async def test_max_interval_heartbeats_go_on_across_a_jump_back(rig: Rig) -> Non
     await rig.sink.wait(1)
     rig.clock.step(-HOUR)
     await rig.sink.wait(3)  # the next heartbeats come on time, not an hour later
+
+
+async def test_a_step_moves_the_readings_still_held_in_memory(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hubd.sqlite")
+    await store.open()
+    try:
+        before, after = BOOT.timestamp(), BOOT.timestamp() + 10
+        value = {"t": "numeric", "v": "1.5"}
+        store.keep_history([HistoryRow("t", TEMP.name, before, value)])
+        assert store.kept, "held for the next commit (SD-card wear)"
+        assert await store.shift_history(before - 1, before + 1, 3600.0) == 1
+        store.keep_history([HistoryRow("t", TEMP.name, after + 3600.0, value)])
+        rows = await store.history("t", [TEMP.name], 0, 1e12, 100)
+        assert [r.ts for r in rows] == [before + 3600.0, after + 3600.0]
+    finally:
+        await store.close()

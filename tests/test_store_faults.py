@@ -141,7 +141,9 @@ async def test_a_full_disk_keeps_live_events_and_counts_what_it_cannot_keep(
         changed.set()
 
     store.listeners.append(on_change)
-    engine = EventEngine(hub, store, EventsSettings(history_interval=0, history_days=3650))
+    # commit_interval 0: a commit per batch, so that each reading meets the full disk.
+    settings = EventsSettings(history_interval=0, history_days=3650, commit_interval=0)
+    engine = EventEngine(hub, store, settings)
     sink = FakeSink()
     engine.attach(sink)
     task = asyncio.create_task(engine.run())

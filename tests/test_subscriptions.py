@@ -125,7 +125,10 @@ async def test_store_outbox_is_bounded_and_survives_reopening(tmp_path: Path) ->
     again = Store(tmp_path / "state" / "hubd.sqlite")
     await again.open()
     assert [q.event["n"] for q in await again.pending()] == [3, 4]
-    assert [r.value for r in await again.history("n", ["temperature"], 0, 200, 10)] == [{"v": "1"}]
+    # The row keeps only the value; its name and time come back from its columns.
+    assert [r.value for r in await again.history("n", ["temperature"], 0, 200, 10)] == [
+        {"v": "1", "n": "temperature", "ts": "1970-01-01T00:01:40+00:00", "q": []}
+    ]
     assert await again.prune_history(150.0) == 1
     await again.close()
 

@@ -64,6 +64,19 @@ class EventsSettings(BaseModel):
     history_interval: float = Field(
         default=300.0, ge=0, description="seconds between stored readings of an unchanged field"
     )
+    history_sample: float = Field(
+        default=60.0,
+        ge=0,
+        description="seconds between stored readings of a number that keeps changing"
+        " (0: every change)",
+    )
+    commit_interval: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="seconds readings for the history are held in memory before they are"
+        " written (SD-card wear against what a crash or power cut can cost)",
+    )
 
 
 PubSubProfile = Literal["iot", "uwpx"]

@@ -80,18 +80,25 @@ def move_nodes(nodes: Iterable[Node], delta: timedelta, keep: Iterable[FieldValu
 
 
 def shift_history_rows(db: sqlite3.Connection, start: float, end: float, delta: float) -> int:
-    """Move history rows stamped from ``start`` to ``end`` (epoch seconds) by ``delta``."""
-    rows = db.execute(
-        "SELECT rowid, ts, value FROM history WHERE ts >= ? AND ts <= ?", (start, end)
-    ).fetchall()
-    updates = []
-    for rowid, ts, text in rows:
-        value = json.loads(text)
-        moved = ts + delta
-        value["ts"] = datetime.fromtimestamp(moved, UTC).isoformat()
-        updates.append((moved, json.dumps(value), rowid))
-    db.executemany("UPDATE history SET ts = ?, value = ? WHERE rowid = ?", updates)
-    return len(updates)
+    """Move readings stamped from ``start`` to ``end`` (epoch seconds) by ``delta``, in
+    the indexed history and in the recent readings not merged into it yet."""
+    moved_rows = 0
+    for table in ("history", "recent"):
+        rows = db.execute(
+            f"SELECT rowid, ts, value FROM {table} WHERE ts >= ? AND ts <= ?",
+            (start, end),
+        ).fetchall()
+        updates = []
+        for rowid, ts, text in rows:
+            moved = ts + delta
+            value = json.loads(text)
+            if "ts" in value:  # a row written before the time was only its column
+                value["ts"] = datetime.fromtimestamp(moved, UTC).isoformat()
+                text = json.dumps(value)
+            updates.append((moved, text, rowid))
+        db.executemany(f"UPDATE {table} SET ts = ?, value = ? WHERE rowid = ?", updates)
+        moved_rows += len(updates)
+    return moved_rows
 
 
 class ClockSteps:

@@ -1,36 +1,33 @@
 """The event engine: turns new values into events for subscribers, and never loses one.
 
-Flow: the hub hands every published value to :meth:`EventEngine.on_values`
-(synchronously, on the loop).  Each subscription of that node decides whether
-it fires (see ``hubd/events/subscriptions.py``); events go into a bounded in-memory
-queue, and the engine's own task writes them to the store's outbox (one
-commit per batch) before handing them to the delivery side (the XMPP client,
-an :class:`EventSink`).  An event leaves the outbox only when the server has
-acknowledged it (XEP-0198), so a lost link, an offline subscriber or a
-``kill -9`` keeps it for the next delivery.  A slow or absent subscriber
-never stalls a driver: ``on_values`` only appends to a queue.
+Flow: the hub hands every published value to :meth:`EventEngine.on_values` (synchronously,
+on the loop). Each subscription of that node decides whether it fires (see
+``hubd/events/subscriptions.py``); events go into a bounded in-memory queue, and the
+engine's own task hands them to the delivery side (the XMPP client, an :class:`EventSink`)
+and keeps them until the server has acknowledged them (XEP-0198). One that is not
+acknowledged within seconds, or that waits (an offline subscriber, a lost link), is written
+to the store's outbox, and leaves it only once acknowledged, so a lost link, an offline
+subscriber or a restart keeps it for the next delivery. Commits are batched to spare the SD
+card (see ``hubd/events/pending.py``: what ``kill -9`` can cost). A slow or absent
+subscriber never stalls a driver: ``on_values`` only appends to a queue.
 
-Readings are also kept in the store's history (a field is stored when it
-changes, or at most every ``history_interval`` when it does not) for
-historical readouts.
+Readings also go into the store's history (which ones: ``hubd/events/history_sampling.py``).
 
-When the store cannot be written (a full disk, see ``hubd/events/store.py``), live
-events still go out; acknowledgements and subscription changes wait in memory
-for the next commit that succeeds; readings of that time are not kept; an
-event for a subscriber who cannot take it now cannot be kept either: it is
-counted, and the next event delivered to that subscriber carries the count
-(``dropped``), as for the queue limit.
+When the store cannot be written (a full disk, see ``hubd/events/store.py``), live events
+still go out; acknowledgements and subscription changes wait in memory for the next commit
+that succeeds; readings of that time are not kept; an event for a subscriber who cannot take
+it now cannot be kept either: it is counted, and the next event delivered to that subscriber
+carries the count (``dropped``), as for the queue limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hubd.core.clock import ClockWatch
@@ -43,26 +40,24 @@ from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
 from hubd.events import clock_steps
 from hubd.events.delivery import Delivery
-from hubd.events.event import Event, EventSink
+from hubd.events.event import Event, EventSink, outbox_texts
+from hubd.events.history_sampling import HistorySampler, prune_history
+from hubd.events.pending import SOON, PendingWrites
 from hubd.events.store import Store
-from hubd.events.subscriptions import Subscription, SubscriptionSpec, encode_value
-from hubd.events.tables import HistoryRow, StoredSubscription
+from hubd.events.subscriptions import Subscription, SubscriptionSpec
+from hubd.events.tables import StoredSubscription
 
 _LOGGER = logging.getLogger(__name__)
 
 MEMORY_QUEUE_LIMIT = 10_000
 
 SubKey = tuple[str, str, str]  # (subscriber, node id, channel)
-PRUNE_EVERY = timedelta(hours=1)
+#: Pruning deletes a few rows at ten places of the history's index (one per field):
+#: every six hours, a quarter of the pages an hourly one writes.
+PRUNE_EVERY = timedelta(hours=6)
 #: How long a commit waits for live events to reach their subscribers (see
 #: EventEngine._let_live_sends_land): about one delivery over a local server.
 LIVE_SEND_GRACE = 0.002
-
-
-@dataclass
-class _HistoryMark:
-    value: object
-    stored: datetime
 
 
 class EventEngine:
@@ -91,7 +86,7 @@ class EventEngine:
         self.delivery = Delivery(store, self.subscriptions, self.settings, self.stats)
         self._queue: deque[Event] = deque()
         self._unrecorded: list[tuple[str, Sequence[FieldValue]]] = []  # for the history
-        self._marks: dict[tuple[str, str], _HistoryMark] = {}
+        self._sampler = HistorySampler(self.settings)
         self._acked: list[int] = []
         self._wake = asyncio.Event()
         self._flush_requests: set[str | None] = set()
@@ -105,6 +100,9 @@ class EventEngine:
         # (tests) has none unless a watch is given.
         self.clock = clock_steps.ClockSteps(clock or (ClockWatch() if now is utc_now else None))
         self.delivery.restamp = self.clock.restamp
+        self._pending = PendingWrites(
+            self.settings.commit_interval, lambda: asyncio.get_running_loop().time()
+        )
         hub.add_listener(self)
 
     # --- lifecycle --------------------------------------------------------------
@@ -127,30 +125,33 @@ class EventEngine:
             _LOGGER.info("restored %d event subscription(s)", len(self.subscriptions))
 
     async def run(self) -> None:
-        """Persist and deliver events until cancelled."""
+        """Persist and deliver events until cancelled (then :meth:`close` writes the rest)."""
         loop = asyncio.get_running_loop()
         next_prune = loop.time()  # monotonic: a step of the wall clock does not move it
         try:
             while True:
-                await self._wake.wait()
+                due = self._pending.due(self.delivery.in_flight)
+                with contextlib.suppress(TimeoutError):  # the commit is due
+                    async with asyncio.timeout(None if due is None else due - loop.time()):
+                        await self._wake.wait()
                 self._wake.clear()
                 await self._persist_and_deliver()
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + PRUNE_EVERY.total_seconds()
                     self._check_clock()  # rows stamped before a step move before the cutoff
-                    await self.clock.shift_history(self.store)
-                    cutoff = self.now() - timedelta(days=self.settings.history_days)
-                    try:
-                        pruned = await self.store.prune_history(cutoff.timestamp())
-                    except StoreUnavailable:
-                        pruned = 0  # logged by the store; the next hour prunes it
-                    if pruned:
-                        _LOGGER.debug("pruned %d history rows", pruned)
+                    days = timedelta(days=self.settings.history_days)
+                    await prune_history(self.store, self.clock, self.now() - days)
         finally:
             for handles in self._timers.values():
                 for handle in handles:
                     handle.cancel()
             self._timers.clear()
+
+    async def close(self) -> None:
+        """Write what waits in memory, events in flight too (hubd stops, the store not yet)."""
+        self._take_acks()
+        if self._pending.holds() or self._dirty or self._unsaved or self.store.kept:
+            await self._commit(everything=True)
 
     def attach(self, sink: EventSink) -> None:
         """Set the delivery side."""
@@ -195,6 +196,7 @@ class EventEngine:
         try:
             await self.store.delete_subscription(subscriber, node_id, channel)
             if not any(k[0] == subscriber for k in self.subscriptions):
+                self._pending.forget(subscriber)
                 await self.store.drop_subscriber_events(subscriber)
         except StoreUnavailable:
             # Ended in memory now; a restart before the disk has room would bring it back.
@@ -213,7 +215,7 @@ class EventEngine:
         """Deliver a subscriber's events to ``target`` (a resource that came online)."""
         for sub in self.subscriptions_of(subscriber):
             if sub.spec.target != target:
-                sub.spec = _with_target(sub.spec, target)
+                sub.spec = replace(sub.spec, target=target)
                 self._dirty.add(sub.key)
         self.request_flush(subscriber)
 
@@ -291,25 +293,6 @@ class EventEngine:
         self.stats["events"] += 1
         self._wake.set()
 
-    def _history_rows(self, node_id: str, values: Sequence[FieldValue]) -> list[HistoryRow]:
-        """The rows of ``values`` the history keeps (changed, or due by history_interval)."""
-        interval = timedelta(seconds=self.settings.history_interval)
-        rows: list[HistoryRow] = []
-        for value in values:
-            mark_key = (node_id, value.name)
-            mark = self._marks.get(mark_key)
-            if (
-                mark is not None
-                and mark.value == value.value
-                and value.timestamp - mark.stored < interval
-            ):
-                continue
-            self._marks[mark_key] = _HistoryMark(value.value, value.timestamp)
-            rows.append(
-                HistoryRow(node_id, value.name, value.timestamp.timestamp(), encode_value(value))
-            )
-        return rows
-
     def _schedule(self, sub: Subscription) -> None:
         if sub.spec.max_interval is not None:
             self._arm(sub.key, sub.spec.max_interval.total_seconds(), self._heartbeat)
@@ -369,8 +352,8 @@ class EventEngine:
         delta, move = step.delta, clock_steps.move_value
         self._queue = deque(clock_steps.move_event(event, delta) for event in self._queue)
         self._unrecorded = [(n, [move(v, delta) for v in vs]) for n, vs in self._unrecorded]
-        for mark in self._marks.values():
-            mark.stored += delta
+        self._sampler.shift(delta)
+        self._pending.shift(delta)
         for sub in self.subscriptions.values():
             clock_steps.move_subscription(sub, delta)
         clock_steps.move_nodes(self.nodes.values(), delta, keep=fresh)
@@ -381,66 +364,36 @@ class EventEngine:
         self._follow_store_replacement()
         self._check_clock()
         await self.clock.shift_history(self.store)  # before rows on the new scale are written
-        # Acknowledgements taken first: they are for events of earlier, committed batches.
-        acked, self._acked = self._acked, []
-        self.delivery.in_flight.difference_update(acked)
+        # Acknowledgements taken first: an event never written needs nothing more.
+        self._take_acks()
         fresh: list[tuple[int, Event]] = []
         while self._queue:
             fresh.append((self._next_id, self._queue.popleft()))
             self._next_id += 1
+        # Held before anything is sent: a stop that cancels this batch still writes them.
+        self._pending.add(fresh)
         flush, self._flush_requests = self._flush_requests, set()
         sent = False
         if not flush:
-            # The live path: a subscriber with nothing waiting gets its event now,
-            # while the commit below runs; order holds because nothing is older.
+            # The live path: a subscriber with nothing waiting gets its event now;
+            # order holds because nothing is older.
             sent = self.delivery.send_live(fresh)
             if sent:
                 await self._let_live_sends_land()
         # Everything below waits for the live sends: on a loop that slept since
         # the last reading, each step costs several times its warm cost.
         unrecorded, self._unrecorded = self._unrecorded, []
-        history = [row for n, values in unrecorded for row in self._history_rows(n, values)]
-        dirty, self._dirty = self._dirty, set()
-        states = [
-            (key[0], key[1], key[2], sub.spec.target, sub.state_json())
-            for key in dirty
-            if (sub := self.subscriptions.get(key)) is not None
-        ]
-        saves = [sub for key in self._unsaved if (sub := self.subscriptions.get(key))]
-        stored = True
-        if history or acked or states or fresh or saves:
-            # One value fires for every subscriber of its node: encode it once per batch.
-            encoded: dict[tuple[int, ...], str] = {}
-
-            def to_text(event: Event) -> str:
-                key = tuple(map(id, event.values))
-                values = encoded.get(key)
-                if values is None:
-                    values = encoded[key] = json.dumps([encode_value(v) for v in event.values])
-                return event.to_json_text(values)
-
-            try:
-                await self.store.commit_batch(
-                    history=history,
-                    delivered=acked,
-                    states=states,
-                    events=[(i, e.subscriber, to_text(e)) for i, e in fresh],
-                    limit=self.settings.queue_limit,
-                    subscriptions=[_stored(sub) for sub in saves],
-                )
-            except StoreUnavailable:
-                # Logged once by the store.  Acknowledgements and states are tried
-                # again with the next batch; the readings of this batch are not kept.
-                stored = False
-                self._acked[:0] = acked
-                self._dirty |= dirty
-                self._follow_store_replacement()
-            else:
-                self._unsaved.difference_update(sub.key for sub in saves)
-            if stored and fresh:
-                _LOGGER.debug("stored %d event(s), up to id %d", len(fresh), fresh[-1][0])
-            if stored and acked:
-                _LOGGER.debug("%d event(s) acknowledged, up to id %d", len(acked), max(acked))
+        history = [row for n, values in unrecorded for row in self._sampler.rows(n, values)]
+        if history:
+            self.store.keep_history(history)
+            self._pending.within(self.settings.commit_interval)
+        if self._dirty:  # (also the ones a failed commit left)
+            self._pending.references_changed()
+        if self._unsaved:
+            self._pending.within(SOON)
+        # A flush reads the outbox: what waits in memory goes there first.
+        due = flush or self._pending.is_due(self.delivery.in_flight)
+        stored = await self._commit() if due else True
         if flush:
             try:
                 await self.delivery.flush(flush, fresh={i for i, _ in fresh})
@@ -452,10 +405,60 @@ class EventEngine:
             covered = self.delivery.backlog if None in flush else flush
             self.delivery.send_live([(i, e) for i, e in fresh if e.subscriber not in covered])
             sent = True
+            # The stream writes them before end_batch asks for an acknowledgement:
+            # an <r/> ahead of them would be answered without them, and they would
+            # wait in the outbox (and come again after a restart).
+            await self._let_live_sends_land()
         if not stored:
-            self.delivery.count_unstored(fresh)
+            self.delivery.count_unstored(self._pending.unwritable(self.delivery.in_flight))
         if sent and self.delivery.sink is not None:
             self.delivery.sink.end_batch()
+
+    def _take_acks(self) -> None:
+        acked, self._acked = self._acked, []
+        if acked:
+            self.delivery.in_flight.difference_update(acked)
+            self._pending.acknowledged(acked)
+            _LOGGER.debug("%d event(s) acknowledged, up to id %d", len(acked), max(acked))
+
+    async def _commit(self, everything: bool = False) -> bool:
+        """Write what waits in memory in one commit (see ``hubd/events/pending.py``);
+        False when the store cannot be written."""
+        events = self._pending.take(self.delivery.in_flight, everything)
+        texts = outbox_texts(u.event for u in events.values())
+        rows = [(i, u.event.subscriber, t) for (i, u), t in zip(events.items(), texts, strict=True)]
+        acks, self._pending.acks = self._pending.acks, []
+        written = self._pending.take_references(everything)  # else they wait
+        dirty, self._dirty = (self._dirty, set()) if written else (set(), self._dirty)
+        states = [
+            (key[0], key[1], key[2], sub.spec.target, sub.state_json())
+            for key in dirty
+            if (sub := self.subscriptions.get(key)) is not None
+        ]
+        saves = [sub for key in self._unsaved if (sub := self.subscriptions.get(key))]
+        try:
+            await self.store.commit_batch(
+                delivered=acks,
+                states=states,
+                events=rows,
+                limit=self.settings.queue_limit,
+                subscriptions=[_stored(sub) for sub in saves],
+            )
+        except StoreUnavailable:
+            # Logged once by the store.  Everything but the readings is tried again
+            # with the next commit; events that are not in flight cannot wait (the
+            # caller counts them).
+            self._pending.put_back(events, acks)
+            self._dirty |= dirty
+            self._follow_store_replacement()
+            self._pending.within(self.settings.commit_interval)
+            return False
+        finally:
+            self._pending.rearm()
+        self._unsaved.difference_update(sub.key for sub in saves)
+        if events:
+            _LOGGER.debug("stored %d event(s), up to id %d", len(events), max(events))
+        return True
 
     def _follow_store_replacement(self) -> None:
         """After a failed write, and before each batch: a damaged file replaced by a
@@ -493,7 +496,3 @@ def _stored(sub: Subscription) -> StoredSubscription:
     return StoredSubscription(
         spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json(), spec.channel
     )
-
-
-def _with_target(spec: SubscriptionSpec, target: str) -> SubscriptionSpec:
-    return replace(spec, target=target)

@@ -8,6 +8,7 @@ client) implements, so the engine never knows who carries its events.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -62,6 +63,20 @@ class Event:
             channel=str(data.get("channel", "iot")),
             dropped=dropped,
         )
+
+
+def outbox_texts(events: Iterable[Event]) -> list[str]:
+    """The events' JSON for the outbox.  One value fires for every subscriber of its
+    node: its values are encoded once."""
+    encoded: dict[tuple[int, ...], str] = {}
+    texts = []
+    for event in events:
+        key = tuple(map(id, event.values))
+        values = encoded.get(key)
+        if values is None:
+            values = encoded[key] = json.dumps([encode_value(v) for v in event.values])
+        texts.append(event.to_json_text(values))
+    return texts
 
 
 class EventSink(Protocol):

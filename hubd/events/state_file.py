@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hubd.events.tables import SCHEMA
+
 _LOGGER = logging.getLogger(__name__)
 
 #: Seconds the whole-file check may take at start; the small tables are always checked whole.
@@ -24,9 +26,58 @@ QUICK_CHECK_BUDGET = 2.0
 #: Free bytes in ``state_dir`` for a full disk to count as recovered (see Store._has_room).
 ROOM_TO_RECOVER = 1 << 20
 #: The tables hubd needs to start (subscriptions, outbox, ids): cheap to check in full.
-_SMALL_TABLES = ("subscriptions", "outbox", "dropped", "sqlite_sequence")
+_SMALL_TABLES = ("subscriptions", "outbox", "dropped", "sqlite_sequence", "recent")
 _DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _FILE_SUFFIXES = ("", "-wal", "-shm")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (or create) the state file, checked (see :func:`quick_check`)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: each commit is on the card when it returns, so a power cut costs
+        # only what waits in memory (see hubd/events/pending.py).  Commits are
+        # minutes apart, and the kernel writes a dirty page back within 30 s
+        # anyway: the sync costs the SD card nothing more.
+        db.execute("PRAGMA synchronous=FULL")
+        # Debian builds SQLite with secure_delete on: every deleted row and freed
+        # page overwritten with zeros, about a sixth of the writes of pruning.
+        # FAST zeroes deleted rows only on pages that are written anyway.
+        db.execute("PRAGMA secure_delete=FAST")
+        # SQLite's own page cache (2 MB by default) only duplicates the kernel's: the
+        # working set is the tail of the outbox and of the history.  512 kB keeps the
+        # resident memory of a busy hub flat.
+        db.execute("PRAGMA cache_size=-512")
+        db.executescript(SCHEMA)
+        quick_check(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """The file as it is, for reading only (a full disk at start), or an empty store."""
+    # immutable: no -shm needed (what only the WAL holds is not seen until writable).
+    uri = f"{path.absolute().as_uri()}?immutable=1"
+    try:
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.Error:
+        return connect_empty()
+    try:
+        db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()
+    except sqlite3.Error:
+        db.close()  # an unclosed connection would linger until the collector finds it
+        return connect_empty()
+    return db
+
+
+def connect_empty() -> sqlite3.Connection:
+    """An empty store in memory: what hubd runs on when no file can be used."""
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
 
 
 class Damaged(sqlite3.DatabaseError):

@@ -1,14 +1,17 @@
 """State that must survive a restart: subscriptions, undelivered events, history.
 
-One SQLite file under ``state_dir``, in WAL mode with ``synchronous=NORMAL``: a
-commit is in the operating system's hands when it returns, so ``kill -9`` of
-hubd loses nothing committed, and WAL never leaves a half-written database,
-whatever happens.  The disk itself is synced at every WAL checkpoint and when
-hubd stops (a power cut may lose the last moments before one, never the file):
-on an SD card, an fsync per event would cost more than the event.  sqlite3
-blocks, so every call runs on one worker thread (SQLite connections are not
-shared between threads here); the event loop only awaits the results.
-Writes are batched by the callers (one transaction per batch of values).
+One SQLite file under ``state_dir``, in WAL mode with ``synchronous=FULL``: a
+commit is on the disk when it returns, so neither ``kill -9`` nor a power cut
+loses anything committed, and WAL never leaves a half-written database,
+whatever happens.  sqlite3 blocks, so every call runs on one worker thread
+(SQLite connections are not shared between threads here); the event loop only
+awaits the results.  Writes are batched by the callers, to spare the SD card:
+the event engine commits every ``events.commit_interval`` (5 minutes) at a
+steady load (see ``hubd/events/pending.py``: what waits in memory and what a
+crash costs), and readings wait in memory (:meth:`Store.keep_history`) for its
+next commit, or for the next read of the history, which writes them first.
+Readings are appended to a small table and merged into the indexed history
+once there are :data:`MERGE_ROWS` of them (see ``hubd/events/tables.py``).
 
 Faults of a Pi's SD card never stop hubd:
 
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -44,26 +46,35 @@ from hubd.errors import StoreUnavailable
 from hubd.events.clock_steps import shift_history_rows
 from hubd.events.state_file import (
     ROOM_TO_RECOVER,
+    connect,
+    connect_empty,
+    connect_read_only,
     is_damaged,
     is_disk_trouble,
     is_full,
     move_aside,
-    quick_check,
 )
 from hubd.events.tables import (
-    SCHEMA,
     HistoryRow,
     QueuedEvent,
     Reading,
     StoredSubscription,
     count_readings,
+    count_recent,
     delete_delivered,
     insert_events,
     insert_history,
+    insert_recent,
+    max_event_id,
+    merge_recent,
+    prune_readings,
     save_subscription_rows,
     select_extremes,
+    select_history,
+    select_pending,
     select_reading_before,
     select_readings,
+    select_subscriptions,
     subscription_row,
     update_states,
 )
@@ -71,6 +82,10 @@ from hubd.events.tables import (
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Readings in the unindexed ``recent`` table that make the next commit merge them
+#: into the history (a day and a half of ten sampled numbers; the readers scan it whole).
+MERGE_ROWS = 20_000
 
 
 class Store:
@@ -89,6 +104,9 @@ class Store:
         self.generation = 0
         #: Called on the event loop when :attr:`problem` changes.
         self.listeners: list[Callable[[], None]] = []
+        # Readings waiting for the next commit (touched on the event loop only).
+        self._kept: list[HistoryRow] = []
+        self._recent_rows = 0  # in the recent table (worker thread only)
 
     async def open(self) -> None:
         """Create or open the database (and its folder); a damaged file is moved aside."""
@@ -105,47 +123,21 @@ class Store:
                 except (sqlite3.Error, OSError) as again:
                     # Cannot even move it (a read-only or full disk): run on in memory,
                     # writing nothing, until a write finds the file usable.
-                    self._db = _connect_empty()
+                    self._db = connect_empty()
                     self._read_only = True
                     self._report(again)
             elif is_disk_trouble(err):
                 # A full disk at start (no room even for the -shm file): read what is
                 # stored, so the subscriptions come back; writing waits for room.
-                self._db = self._connect_read_only()
+                self._db = connect_read_only(self.path)
                 self._read_only = True
                 self._report(err)
             else:
                 raise
 
-    def _connect_read_only(self) -> sqlite3.Connection:
-        # immutable: no -shm needed (what only the WAL holds is not seen until writable).
-        uri = f"{self.path.absolute().as_uri()}?immutable=1"
-        try:
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        except sqlite3.Error:
-            return _connect_empty()
-        try:
-            db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()
-        except sqlite3.Error:
-            db.close()  # an unclosed connection would linger until the collector finds it
-            return _connect_empty()
-        return db
-
-    def _connect(self, check: bool = True) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            # SQLite's own page cache (2 MB by default) only duplicates the kernel's: the
-            # working set is the tail of the outbox and of the history.  512 kB keeps the
-            # resident memory of a busy hub flat.
-            db.execute("PRAGMA cache_size=-512")
-            db.executescript(SCHEMA)
-            if check:
-                quick_check(db)
-        except BaseException:
-            db.close()
-            raise
+    def _connect(self) -> sqlite3.Connection:
+        db = connect(self.path)
+        self._recent_rows = count_recent(db)
         return db
 
     def _replace_damaged(self, err: sqlite3.Error) -> None:
@@ -166,8 +158,10 @@ class Store:
         self._db = self._connect()
 
     async def close(self) -> None:
-        """Close the database and its worker thread."""
+        """Write the readings kept in memory; close the database and its worker thread."""
         try:
+            with contextlib.suppress(StoreUnavailable):  # logged by the store
+                await self.write_kept()
             await self._run(self._close)
         finally:
             self._executor.shutdown(wait=False)
@@ -318,27 +312,14 @@ class Store:
     async def subscriptions(self) -> list[StoredSubscription]:
         """Every stored subscription."""
 
-        def work() -> list[StoredSubscription]:
-            rows = self._conn().execute("SELECT * FROM subscriptions ORDER BY rowid").fetchall()
-            return [
-                StoredSubscription(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5])
-                for r in rows
-            ]
-
-        return await self._read(work)
+        return await self._read(lambda: select_subscriptions(self._conn()))
 
     # --- outbox ---------------------------------------------------------------
 
     async def max_event_id(self) -> int:
         """The highest event id ever used (ids are never reused)."""
 
-        def work() -> int:
-            db = self._conn()
-            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-            top = db.execute("SELECT MAX(id) FROM outbox").fetchone()
-            return max(int(row[0]) if row else 0, int(top[0] or 0))
-
-        return await self._read(work)
+        return await self._read(lambda: max_event_id(self._conn()))
 
     async def waiting_subscribers(self) -> list[str]:
         """Subscribers with undelivered events."""
@@ -372,12 +353,16 @@ class Store:
         them at the start of a batch, so they are for events of earlier batches,
         already committed, and must not count against the queue limit.
         ``subscriptions`` are written whole first (ones a failed write left unsaved).
+        The readings kept in memory (:meth:`keep_history`) go with it; they are
+        lost if it fails, as ``history`` is.
         """
         rows = [subscription_row(sub) for sub in subscriptions]
+        readings = [*self._kept, *history]
+        self._kept = []
 
         def work(db: sqlite3.Connection) -> list[int | None]:
             save_subscription_rows(db, rows)
-            insert_history(db, history)
+            self._add_recent(db, readings)
             delete_delivered(db, delivered)
             update_states(db, states)
             return insert_events(db, events, limit) if events else []
@@ -387,17 +372,7 @@ class Store:
     async def pending(self, subscriber: str | None = None) -> list[QueuedEvent]:
         """Undelivered events in order (all, or one subscriber's)."""
 
-        def work() -> list[QueuedEvent]:
-            db = self._conn()
-            if subscriber is None:
-                rows = db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
-            else:
-                rows = db.execute(
-                    "SELECT * FROM outbox WHERE subscriber = ? ORDER BY id", (subscriber,)
-                ).fetchall()
-            return [QueuedEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
-
-        return await self._read(work)
+        return await self._read(lambda: select_pending(self._conn(), subscriber))
 
     async def delivered(self, ids: Sequence[int]) -> None:
         """Remove events the server has acknowledged."""
@@ -425,28 +400,47 @@ class Store:
     # --- history --------------------------------------------------------------
 
     async def record(self, rows: Sequence[HistoryRow]) -> None:
-        """Keep readings for historical readouts, in one commit."""
+        """Keep readings for historical readouts, in one commit, in the indexed history."""
         if rows:
             await self._write(lambda db: insert_history(db, rows))
+
+    @property
+    def kept(self) -> bool:
+        """Whether readings wait in memory for the next commit."""
+        return bool(self._kept)
+
+    def keep_history(self, rows: Sequence[HistoryRow]) -> None:
+        """Readings for the next commit (:meth:`commit_batch`, or a read of the history)."""
+        self._kept.extend(rows)
+
+    async def write_kept(self) -> None:
+        """Write the readings kept in memory now (before the history is read)."""
+        if self._kept:
+            rows, self._kept = self._kept, []
+            await self._write(lambda db: self._add_recent(db, rows))
+
+    def _add_recent(self, db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
+        insert_recent(db, rows)
+        self._recent_rows += len(rows)
+        if self._recent_rows >= MERGE_ROWS:
+            merge_recent(db)
+            self._recent_rows = 0
+
+    async def _read_history(self, fn: Callable[[], T]) -> T:
+        """Read the history, with what was kept in memory written first: what a reader
+        was shown is on disk."""
+        with contextlib.suppress(StoreUnavailable):  # logged; the rows are lost
+            await self.write_kept()
+        return await self._read(fn)
 
     async def history(
         self, node_id: str, fields: Sequence[str], start: float, end: float, limit: int
     ) -> list[HistoryRow]:
         """Stored readings of a node between ``start`` and ``end`` (epoch seconds)."""
-
-        def work() -> list[HistoryRow]:
-            query = "SELECT * FROM history WHERE node_id = ? AND ts >= ? AND ts <= ?"
-            params: list[Any] = [node_id, start, end]
-            if fields:
-                query += f" AND field IN ({', '.join('?' * len(fields))})"
-                params.extend(fields)
-            query += " ORDER BY ts LIMIT ?"
-            params.append(limit)
-            rows = self._conn().execute(query, params).fetchall()
-            return [HistoryRow(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
-
         try:
-            return await self._read(work)
+            return await self._read_history(
+                lambda: select_history(self._conn(), node_id, fields, start, end, limit)
+            )
         except StoreUnavailable:
             # Logged once by the store; a historical readout answers with what it has.
             return []
@@ -464,7 +458,7 @@ class Store:
             within = select_readings(db, node_id, field, start, end, limit)
             return within, select_reading_before(db, node_id, field, start)
 
-        return await self._read(work)
+        return await self._read_history(work)
 
     async def chart_points(
         self, node_id: str, field: str, start: float, end: float, columns: int
@@ -480,21 +474,27 @@ class Store:
                 return count, None
             return count, select_extremes(db, node_id, field, start, end, columns)
 
-        return await self._read(work)
+        return await self._read_history(work)
 
     async def prune_history(self, before: float) -> int:
-        """Delete readings older than ``before``; return how many."""
-        return await self._write(
-            lambda db: db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
-        )
+        """Delete the readings older than ``before``; return how many.  (The recent
+        ones are merged into the history only when there are many: a merge costs
+        about the same per row, plus a few pages for each field.)"""
+        rows, self._kept = self._kept, []
+
+        def work(db: sqlite3.Connection) -> int:
+            self._add_recent(db, rows)
+            return prune_readings(db, before)
+
+        return await self._write(work)
 
     async def shift_history(self, start: float, end: float, delta: float) -> int:
-        """Move readings stamped from ``start`` to ``end`` by ``delta`` s (a clock step)."""
-        return await self._write(lambda db: shift_history_rows(db, start, end, delta))
+        """Move readings stamped from ``start`` to ``end`` by ``delta`` s (a clock step);
+        the readings kept in memory are written first, so they move too."""
+        rows, self._kept = self._kept, []
 
+        def work(db: sqlite3.Connection) -> int:
+            self._add_recent(db, rows)
+            return shift_history_rows(db, start, end, delta)
 
-def _connect_empty() -> sqlite3.Connection:
-    """An empty store in memory: what hubd runs on when no file can be used."""
-    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    db.executescript(SCHEMA)
-    return db
+        return await self._write(work)

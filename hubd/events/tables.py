@@ -3,6 +3,14 @@
 Plain SQL on a connection the store (``hubd/events/store.py``) hands in,
 inside its transaction, on its worker thread; the store owns the file, the
 thread and what a failure means.
+
+Readings go first into ``recent``, a table without an index: appending to it
+touches one or two pages per commit, where ``history``'s index on (node,
+field, time) has one tail per field and rewrites a page of each (and their
+neighbours when one splits) at every commit.  :func:`merge_recent` moves them
+into ``history`` in one transaction once there are many, and the readers read
+both (:data:`ALL_READINGS`).  This is what keeps a Pi's SD card from wearing
+out (bench/wear.py, bench/RESULTS.md "SD-card wear").
 """
 
 from __future__ import annotations
@@ -12,7 +20,10 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from hubd.core.model import FieldValue, format_lexical, value_type
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -42,7 +53,20 @@ CREATE TABLE IF NOT EXISTS history (
     value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_lookup ON history (node_id, field, ts);
+CREATE TABLE IF NOT EXISTS recent (
+    node_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value TEXT NOT NULL
+);
 """
+
+#: Every stored reading: the indexed history and the recent ones not merged into it yet
+#: (SQLite pushes the WHERE into both and merges the two ordered results).
+ALL_READINGS = (
+    "(SELECT node_id, field, ts, value FROM history"
+    " UNION ALL SELECT node_id, field, ts, value FROM recent)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +99,31 @@ class HistoryRow:
     field: str
     ts: float
     value: dict[str, Any]
+
+
+def select_subscriptions(db: sqlite3.Connection) -> list[StoredSubscription]:
+    rows = db.execute("SELECT * FROM subscriptions ORDER BY rowid").fetchall()
+    return [
+        StoredSubscription(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5]) for r in rows
+    ]
+
+
+def max_event_id(db: sqlite3.Connection) -> int:
+    """The highest event id ever used (ids are never reused)."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    top = db.execute("SELECT MAX(id) FROM outbox").fetchone()
+    return max(int(row[0]) if row else 0, int(top[0] or 0))
+
+
+def select_pending(db: sqlite3.Connection, subscriber: str | None) -> list[QueuedEvent]:
+    """Undelivered events in order (all, or one subscriber's)."""
+    if subscriber is None:
+        rows = db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+    else:
+        rows = db.execute(
+            "SELECT * FROM outbox WHERE subscriber = ? ORDER BY id", (subscriber,)
+        ).fetchall()
+    return [QueuedEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
 
 def insert_events(
@@ -159,18 +208,89 @@ def update_states(
     )
 
 
+def history_value(value: FieldValue) -> dict[str, Any]:
+    """What a history row keeps of a value: its type and lexical form, its quality
+    when it has one.  The name and the time are the row's own columns (see
+    :func:`read_history_value`): 30 bytes a row instead of 100."""
+    kind = value_type(value.value)
+    kept: dict[str, Any] = {"t": kind.value, "v": format_lexical(kind, value.value)}
+    if value.quality:
+        kept["q"] = sorted(value.quality)
+    return kept
+
+
+def read_history_value(field: str, ts: float, text: str) -> dict[str, Any]:
+    """A stored value in the form of ``encode_value`` (older rows carry it whole)."""
+    value: dict[str, Any] = json.loads(text)
+    value.setdefault("n", field)
+    value.setdefault("ts", datetime.fromtimestamp(ts, UTC).isoformat())
+    value.setdefault("q", [])
+    return value
+
+
+def _history_params(rows: Sequence[HistoryRow]) -> list[tuple[str, str, float, str]]:
+    return [(r.node_id, r.field, r.ts, json.dumps(r.value, separators=(",", ":"))) for r in rows]
+
+
 def insert_history(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
-    db.executemany(
-        "INSERT INTO history VALUES (?, ?, ?, ?)",
-        [(r.node_id, r.field, r.ts, json.dumps(r.value)) for r in rows],
-    )
+    db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", _history_params(rows))
+
+
+def insert_recent(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
+    """Add readings to ``recent`` (cheap to append to; see the module's doc)."""
+    db.executemany("INSERT INTO recent VALUES (?, ?, ?, ?)", _history_params(rows))
+
+
+def count_recent(db: sqlite3.Connection) -> int:
+    """Readings in ``recent`` (an immutable file opened on a full disk may lack it)."""
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM recent").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def merge_recent(db: sqlite3.Connection) -> int:
+    """Move the readings of ``recent`` into the indexed ``history``; return how many."""
+    moved = db.execute(
+        "INSERT INTO history SELECT node_id, field, ts, value FROM recent ORDER BY rowid"
+    ).rowcount
+    db.execute("DELETE FROM recent")
+    return int(moved)
+
+
+def prune_readings(db: sqlite3.Connection, before: float) -> int:
+    """Delete the readings older than ``before`` (history and recent); return how many."""
+    old = db.execute("DELETE FROM history WHERE ts < ?", (before,)).rowcount
+    return int(old) + int(db.execute("DELETE FROM recent WHERE ts < ?", (before,)).rowcount)
+
+
+def select_history(
+    db: sqlite3.Connection,
+    node_id: str,
+    fields: Sequence[str],
+    start: float,
+    end: float,
+    limit: int,
+) -> list[HistoryRow]:
+    """The readings of a node (of ``fields``, or all) between ``start`` and ``end``."""
+    query = f"SELECT * FROM {ALL_READINGS} WHERE node_id = ? AND ts >= ? AND ts <= ?"
+    params: list[Any] = [node_id, start, end]
+    if fields:
+        query += f" AND field IN ({', '.join('?' * len(fields))})"
+        params.extend(fields)
+    query += " ORDER BY ts LIMIT ?"
+    params.append(limit)
+    return [
+        HistoryRow(r[0], r[1], r[2], read_history_value(r[1], r[2], r[3]))
+        for r in db.execute(query, params)
+    ]
 
 
 #: One stored reading of one field, as the summaries and charts read it:
 #: (epoch seconds, XEP-0323 type, lexical value).
 Reading = tuple[float, str, str]
 
-_READING = "SELECT ts, json_extract(value, '$.t'), json_extract(value, '$.v') FROM history"
+_READING = f"SELECT ts, json_extract(value, '$.t'), json_extract(value, '$.v') FROM {ALL_READINGS}"
 
 
 def select_readings(
@@ -209,7 +329,7 @@ def select_extremes(
     width = (end - start) / columns
     rows = db.execute(
         "SELECT CAST((ts - ?) / ? AS INTEGER) AS slice, MIN(x), MAX(x) FROM"
-        " (SELECT ts, CAST(json_extract(value, '$.v') AS REAL) AS x FROM history"
+        f" (SELECT ts, CAST(json_extract(value, '$.v') AS REAL) AS x FROM {ALL_READINGS}"
         "  WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ?)"
         " GROUP BY slice ORDER BY slice",
         (start, width, node_id, field, start, end),
@@ -227,7 +347,8 @@ def count_readings(
 ) -> int:
     """How many readings of one field lie between ``start`` and ``end``."""
     (count,) = db.execute(
-        "SELECT COUNT(*) FROM history WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ?",
+        f"SELECT COUNT(*) FROM {ALL_READINGS}"
+        " WHERE node_id = ? AND field = ? AND ts >= ? AND ts <= ?",
         (node_id, field, start, end),
     ).fetchone()
     return int(count)

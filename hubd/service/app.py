@@ -247,6 +247,8 @@ class App:
                 self._stopping = True
                 self.notifier.stopping()
             await self.resources.close_all()
+            # What the engine holds in memory (readings, events in flight): written now.
+            await self.events.close()
             await store.close()
             self.notifier.close()
         _LOGGER.info("hubd stopped")

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from hubd.testing.certificates import make_certificates
+from hubd.testing.certificates import issue_certificate, make_certificates
 from hubd.testing.prosody import find_free_port
 
 __all__ = ["EjabberdError", "EjabberdServer"]
@@ -52,7 +52,20 @@ def _erl_binary(value: str) -> str:
 class EjabberdServer:
     """An ejabberd server run from ``workdir`` for tests."""
 
-    def __init__(self, workdir: Path, domain: str = "localhost", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        domain: str = "localhost",
+        host: str = "127.0.0.1",
+        *,
+        shared_ca: tuple[Path, Path] | None = None,
+    ) -> None:
+        """Describe a server; nothing is created or started yet.
+
+        :param shared_ca: (CA certificate, CA key) of a test CA shared with other
+            servers: this one's certificate comes from it, and s2s (federation)
+            opens on :attr:`s2s_port`, to the peers set in :attr:`routes`.
+        """
         self.workdir = Path(workdir).resolve()
         self.domain = domain
         self.host = host
@@ -64,6 +77,11 @@ class EjabberdServer:
         self.cert_dir = self.workdir / "certs"
         self.ca_file = self.cert_dir / "ca.pem"
         self._port = find_free_port(host)
+        self.shared_ca = shared_ca
+        #: The port other servers connect to for this domain (with ``shared_ca``).
+        self.s2s_port = find_free_port(host) if shared_ca else None
+        #: Peer domain -> its s2s port on 127.0.0.1 (found as a DNS SRV record).
+        self.routes: dict[str, int] = {}
         self._accounts: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
@@ -103,7 +121,12 @@ class EjabberdServer:
         bundle = self.cert_dir / "server.pem"
         if not bundle.is_file():
             cert, key = self.cert_dir / "server.crt", self.cert_dir / "server.key"
-            make_certificates(self.cert_dir, self.domain, self.ca_file, cert, key)
+            if self.shared_ca is None:
+                make_certificates(self.cert_dir, self.domain, self.ca_file, cert, key)
+            else:
+                ca_file, ca_key = self.shared_ca
+                issue_certificate(self.cert_dir, ca_file, ca_key, self.domain, cert, key)
+                shutil.copyfile(ca_file, self.ca_file)
             bundle.write_bytes(cert.read_bytes() + key.read_bytes())
             bundle.chmod(0o600)
         self.config_file.write_text(
@@ -116,8 +139,7 @@ listen:
     ip: "{self.host}"
     module: ejabberd_c2s
     starttls_required: true
-auth_method: internal
-s2s_access: none
+{self._s2s_config()}auth_method: internal
 acl:
   local:
     user_regexp: ""
@@ -140,6 +162,27 @@ modules:
             encoding="utf-8",
         )
 
+    def _s2s_config(self) -> str:
+        """The s2s part of the config: none at all, or STARTTLS and certificates required."""
+        if self.s2s_port is None:
+            return "s2s_access: none\n"
+        return (
+            f"  - port: {self.s2s_port}\n"
+            f'    ip: "{self.host}"\n'
+            "    module: ejabberd_s2s_in\n"
+            "s2s_use_starttls: required\n"
+            f'ca_file: "{self.ca_file}"\n'
+            "s2s_dns_timeout: 2\n"
+        )
+
+    def _dns_setup(self) -> str:
+        """Erlang code giving each route an SRV record in the VM's own resolver cache."""
+        return "".join(
+            f'inet_db:add_rr("_xmpp-server._tcp.{domain}", in, srv, 86400, '
+            f'{{0, 0, {port}, "{self.host}"}}), '
+            for domain, port in sorted(self.routes.items())
+        )
+
     def start(self, timeout: float = 30.0) -> None:
         """Start ejabberd; return once the accounts exist and the client port accepts."""
         if self.running:
@@ -153,7 +196,7 @@ modules:
             f"{_erl_binary(password)})"
             for user, password in self._accounts.items()
         )
-        evaluate = f'[{registrations}], io:format("~s~n", ["{_READY}"]).'
+        evaluate = f'{self._dns_setup()}[{registrations}], io:format("~s~n", ["{_READY}"]).'
         env = {
             **os.environ,
             "ERL_LIBS": ERL_LIBS,
@@ -161,6 +204,11 @@ modules:
             "EJABBERD_LOG_PATH": str(self.log_dir / "ejabberd.log"),
             "HOME": str(self.workdir),
         }
+        if self.s2s_port is not None:
+            # No name server: the VM resolves only what _dns_setup put in its cache.
+            inetrc = self.workdir / "inetrc"
+            inetrc.write_text('{lookup, [file, dns]}.\n{resolv_conf, ""}.\n{hosts_file, ""}.\n')
+            env["ERL_INETRC"] = str(inetrc)
         offset = self.console_file.stat().st_size if self.console_file.exists() else 0
         self._console = self.console_file.open("ab")
         t0 = time.monotonic()
@@ -187,11 +235,9 @@ modules:
         try:
             while not (_READY in self._console_text(offset) and self._port_open()):
                 if self._proc.poll() is not None:
-                    raise EjabberdError(
-                        f"ejabberd exited ({self._proc.returncode})\n{self._tail()}"
-                    )
+                    raise EjabberdError(f"ejabberd exited ({self._proc.returncode})\n{self.tail()}")
                 if time.monotonic() > deadline:
-                    raise EjabberdError(f"ejabberd not ready in {timeout:g} s\n{self._tail()}")
+                    raise EjabberdError(f"ejabberd not ready in {timeout:g} s\n{self.tail()}")
                 time.sleep(_POLL_INTERVAL)
         except BaseException:
             self.stop()
@@ -210,7 +256,7 @@ modules:
         except OSError:
             return False
 
-    def _tail(self) -> str:
+    def tail(self) -> str:
         parts = []
         for path in (self.console_file, self.log_dir / "ejabberd.log", self.log_dir / "error.log"):
             with contextlib.suppress(OSError):

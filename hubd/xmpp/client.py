@@ -226,6 +226,7 @@ class HubClient:
         # Imported here: slixmpp-omemo is an optional extra (AGPL-3.0).
         from hubd.xmpp.omemo import OmemoService, TrustPolicy
         from hubd.xmpp.omemo_commands import OmemoCommands
+        from hubd.xmpp.omemo_contacts import SubscribeBack
 
         def listed(bare: str) -> bool:
             return self.access.best_role(bare) >= Role.READER
@@ -235,6 +236,7 @@ class HubClient:
                 self.chat.send_text(owner, text)
 
         service = OmemoService(self.xmpp, state_dir, TrustPolicy(listed, announce))
+        SubscribeBack(self.xmpp, listed)
         OmemoCommands(service, self.access).register(self.commands)
         return service
 

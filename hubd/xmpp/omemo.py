@@ -79,16 +79,16 @@ class HubOmemo(XEP_0384):
         """Hook PEP device lists; the session manager is made by :class:`OmemoService`."""
         self._manager: SessionManager | None = None
         super().plugin_init()
-        if not OMEMO2:
-            # The library always asks for both device lists; advertising the OMEMO 2 one
-            # would make clients send messages this hub cannot decrypt.  (Not through
-            # xep_0163.remove_interest: slixmpp's deletes the wrong feature name.)
-            self.xmpp.plugin["xep_0030"].del_feature(feature=NS_OMEMO2 + ":devices+notify")
 
     def session_bind(self, jid: JID) -> None:
         """Nothing here: the library would start an unowned task (see OmemoService.setup)."""
         # The carbons plugin (a dependency) claims carbons; hubd never enables them.
         self.xmpp.plugin["xep_0030"].del_feature(feature="urn:xmpp:carbons:2")
+        # The library asks for both versions' device lists; advertising OMEMO 2's would make
+        # clients send what hubd cannot decrypt.  (Not through xep_0163.remove_interest:
+        # slixmpp's deletes a wrong feature name.)
+        if not OMEMO2:
+            self.xmpp.plugin["xep_0030"].del_feature(feature=f"{NS_OMEMO2}:devices+notify")
 
     @property
     def storage(self) -> OmemoStore:

@@ -63,7 +63,12 @@ class Boot:
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         }
         self.hub = HubdProcess(
-            workdir / "hubd", server, devices=devices(self.device.link), verbose=True
+            workdir / "hubd",
+            server,
+            devices=devices(self.device.link),
+            verbose=True,
+            # Every change stored (no history sampling): readings a second apart are counted.
+            extra_config="events: {history_sample: 0}",
         )
         self.client: TestClient | None = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import re
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from slixmpp import JID
 from slixmpp.exceptions import IqError
 from xmpp_client import TestClient, connect_client
 
+from hubd.core.omemo_settings import omemo_installed
 from hubd.testing.prosody import ProsodyServer, find_free_port
 
 EXPECTED_FEATURES = {
@@ -26,9 +26,7 @@ EXPECTED_FEATURES = {
     "urn:xmpp:iot:events",
     "http://jabber.org/protocol/commands",
 }
-if importlib.util.find_spec("slixmpp_omemo") is not None:
-    # OMEMO 0.3 (on by default with the extra): its device list, XEP-0380's marker, and
-    # the plugins it needs (XEP-0060 SubIDs, XEP-0297 forwarding).  Never omemo:2's list.
+if omemo_installed():  # OMEMO on by default: 0.3's device lists, EME, and the pubsub plugin's
     EXPECTED_FEATURES |= {
         "eu.siacs.conversations.axolotl.devicelist+notify",
         "urn:xmpp:eme:0",

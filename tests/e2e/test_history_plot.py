@@ -112,6 +112,8 @@ async def start_hub(
     tmp_path: Path, server: ProsodyServer, device: Pty, extra_config: str = ""
 ) -> HubdProcess:
     await seed_day(tmp_path / "hubd" / "state", datetime.now(UTC))
+    # history_sample 0: every change is stored (these tests count readings a second apart).
+    extra_config = "events: {history_sample: 0}\n" + extra_config
     hub = HubdProcess(
         tmp_path / "hubd", server, devices=weather(device.link), verbose=True,
         extra_env={"TZ": ZONE}, extra_config=extra_config,
