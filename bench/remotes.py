@@ -11,8 +11,13 @@ same run:
   at the house hub, which asks the garage and passes its values on;
 * hop: an XEP-0199 ping to the house hub (one more round trip through the server).
 
-Goal (issue 18): through <= 1.5 x direct + one hop.  Event latency across hubs
-is not measured: events on remote nodes are not forwarded yet.
+Then event latency, in the same run: the client subscribes to ``lamp`` both
+directly at the garage and at the house (``sourceId='garage'``, which
+subscribes at the garage as itself); each round it switches the lamp with an
+XEP-0325 ``set`` at the garage and times both events of that one change from
+the ``set``'s send.
+
+Goal (issue 18): through <= 1.5 x direct + one hop, for both.
 Usage: ``python bench/remotes.py [-n 300]``.
 """
 
@@ -40,6 +45,10 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from hubd.testing.prosody import ProsodyServer
 
 SD = "urn:xmpp:iot:sensordata"
+EV = "urn:xmpp:iot:events"
+CTRL = "urn:xmpp:iot:control"
+#: The event subscriptions' seqnrs: apart from the readouts' (even, odd below 2 x rounds).
+DIRECT_EVENTS, THROUGH_EVENTS = 10**6, 10**6 + 1
 
 
 async def measure(server: ProsodyServer, rounds: int) -> dict[str, list[float]]:
@@ -84,7 +93,56 @@ async def measure(server: ProsodyServer, rounds: int) -> dict[str, list[float]]:
             samples["direct"].append(direct)
             samples["through"].append(through)
             samples["hop"].append(hop)
+    samples.update(await measure_events(client, house, garage, rounds))
     await client.disconnect()
+    return samples
+
+
+async def measure_events(
+    client: slixmpp.ClientXMPP, house: str, garage: str, rounds: int
+) -> dict[str, list[float]]:
+    """Both events of each switch of the lamp: directly from the garage, through the house."""
+    arrived: dict[str, asyncio.Queue[float]] = {
+        str(DIRECT_EVENTS): asyncio.Queue(),
+        str(THROUGH_EVENTS): asyncio.Queue(),
+    }
+
+    def on_event(message: Any) -> None:
+        for child in message.xml:
+            queue = arrived.get(child.get("seqnr", "")) if child.tag == f"{{{SD}}}fields" else None
+            if queue is not None:
+                queue.put_nowait(time.perf_counter())
+
+    client.register_handler(Callback("events", MatchXPath("{jabber:client}message"), on_event))
+    for to, seqnr, source in (
+        (garage, DIRECT_EVENTS, ""),
+        (house, THROUGH_EVENTS, " sourceId='garage'"),
+    ):
+        iq = client.make_iq_get(ito=slixmpp.JID(to))
+        iq.xml.append(
+            fromstring(
+                f"<subscribe xmlns='{EV}' seqnr='{seqnr}'><node nodeId='lamp'{source}/>"
+                "<field name='state'/></subscribe>"
+            )
+        )
+        await iq.send(timeout=10)
+    samples: dict[str, list[float]] = {"event direct": [], "event through": []}
+    for index in range(rounds + 20):
+        iq = client.make_iq_set(ito=slixmpp.JID(garage))
+        value = "true" if index % 2 == 0 else "false"
+        iq.xml.append(
+            fromstring(
+                f"<set xmlns='{CTRL}'><node nodeId='lamp'/>"
+                f"<boolean name='state' value='{value}'/></set>"
+            )
+        )
+        start = time.perf_counter()
+        await iq.send(timeout=10)
+        direct = await asyncio.wait_for(arrived[str(DIRECT_EVENTS)].get(), 10)
+        through = await asyncio.wait_for(arrived[str(THROUGH_EVENTS)].get(), 10)
+        if index >= 20:
+            samples["event direct"].append(direct - start)
+            samples["event through"].append(through - start)
     return samples
 
 
@@ -139,7 +197,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             workdir / "garage",
             server,
             "garage",
-            f"{{readers: [{client}, {house_bare}]}}",
+            f"{{controllers: [{client}], readers: [{house_bare}]}}",
             "devices:\n  - {id: lamp, driver: gpio.output, pin: 17}\n",
         )
         house_config = _config(
@@ -164,16 +222,20 @@ def run(args: argparse.Namespace) -> list[Row]:
                     if proc is not None:
                         proc.terminate()
                         proc.wait(10)
-    print(f"readout through a front hub vs directly at the remote, {args.rounds} rounds")
-    print(f"{'':10}{'median ms':>12}{'p95 ms':>12}")
+    print(f"through a front hub vs directly at the remote, {args.rounds} rounds")
+    print(f"{'':14}{'median ms':>12}{'p95 ms':>12}")
     medians = {}
     for name, values in samples.items():
         medians[name] = statistics.median(values) * 1e3
-        print(f"{name:10}{medians[name]:12.3f}{percentile(values, 0.95) * 1e3:12.3f}")
+        print(f"{name:14}{medians[name]:12.3f}{percentile(values, 0.95) * 1e3:12.3f}")
     bound = 1.5 * medians["direct"] + medians["hop"]
     ratio = medians["through"] / medians["direct"]
     print(f"through/direct {ratio:.2f}x; goal through <= 1.5 x direct + hop = {bound:.3f} ms")
     p95 = percentile(samples["through"], 0.95) * 1e3
+    ev_bound = 1.5 * medians["event direct"] + medians["hop"]
+    ev_ratio = medians["event through"] / medians["event direct"]
+    print(f"event through/direct {ev_ratio:.2f}x; goal <= 1.5 x direct + hop = {ev_bound:.3f} ms")
+    ev_p95 = percentile(samples["event through"], 0.95) * 1e3
     return [
         Row(
             f"readout through a front hub, median of {len(samples['direct'])} (load {load()})",
@@ -182,7 +244,15 @@ def run(args: argparse.Namespace) -> list[Row]:
             f"{ratio:.2f}x direct",
             "<= 1.5x direct + 1 hop",
             medians["through"] <= bound,
-        )
+        ),
+        Row(
+            f"event through a front hub, median of {len(samples['event direct'])} (load {load()})",
+            f"{medians['event through']:.3f} ms (p95 {ev_p95:.3f})",
+            f"direct from the remote {medians['event direct']:.3f} ms; hop {medians['hop']:.3f} ms",
+            f"{ev_ratio:.2f}x direct",
+            "<= 1.5x direct + 1 hop",
+            medians["event through"] <= ev_bound,
+        ),
     ]
 
 

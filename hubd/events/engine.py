@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -35,6 +35,7 @@ from hubd.core.driver import utc_now
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.remote_nodes import chain_nodes
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
 from hubd.events import clock_steps
@@ -73,8 +74,10 @@ class EventEngine:
         settings: EventsSettings | None = None,
         now: Callable[[], datetime] = utc_now,
         clock: ClockWatch | None = None,
+        remote_nodes: Mapping[str, Node] | None = None,
     ) -> None:
         self.hub = hub
+        self.nodes = chain_nodes(hub.nodes, remote_nodes)
         self.store = store
         self.settings = settings or EventsSettings()
         self.now = now
@@ -110,7 +113,7 @@ class EventEngine:
         self.clock.first_id = self._next_id
         self.delivery.backlog = set(await self.store.waiting_subscribers())
         for row in await self.store.subscriptions():
-            if row.node_id not in self.hub.nodes:
+            if row.node_id not in self.nodes:
                 with contextlib.suppress(StoreUnavailable):  # logged; tried again next start
                     await self.store.delete_subscription(row.subscriber, row.node_id)
                 continue
@@ -158,7 +161,7 @@ class EventEngine:
 
     async def subscribe(self, spec: SubscriptionSpec) -> Subscription:
         """Add or replace the subscription of (subscriber, node); persisted before return."""
-        node = self.hub.node(spec.node_id)
+        node = self.nodes.get(spec.node_id) or self.hub.node(spec.node_id)
         old = self.subscriptions.pop((spec.subscriber, spec.node_id, spec.channel), None)
         if old is not None:
             self._cancel_timers(old.key)
@@ -212,7 +215,7 @@ class EventEngine:
         """Deliver a subscriber's events to ``target`` (a resource that came online)."""
         for sub in self.subscriptions_of(subscriber):
             if sub.spec.target != target:
-                sub.spec = _with_target(sub.spec, target)
+                sub.spec = replace(sub.spec, target=target)
                 self._dirty.add(sub.key)
         self.request_flush(subscriber)
 
@@ -325,7 +328,7 @@ class EventEngine:
         ) + sub.spec.max_interval
         now = self.now()
         if now >= due - timedelta(milliseconds=50):
-            node = self.hub.nodes.get(sub.spec.node_id)
+            node = self.nodes.get(sub.spec.node_id)
             reachable = self.delivery.reachable(sub.spec.subscriber)
             # Heartbeats only for a reachable subscriber: they must not pile up offline.
             if node is not None and reachable:
@@ -353,7 +356,7 @@ class EventEngine:
         self._pending.shift(delta)
         for sub in self.subscriptions.values():
             clock_steps.move_subscription(sub, delta)
-        clock_steps.move_nodes(self.hub.nodes.values(), delta, keep=fresh)
+        clock_steps.move_nodes(self.nodes.values(), delta, keep=fresh)
         self._wake.set()  # the store's history moves with the next batch
 
     async def _persist_and_deliver(self) -> None:
@@ -493,7 +496,3 @@ def _stored(sub: Subscription) -> StoredSubscription:
     return StoredSubscription(
         spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json(), spec.channel
     )
-
-
-def _with_target(spec: SubscriptionSpec, target: str) -> SubscriptionSpec:
-    return replace(spec, target=target)

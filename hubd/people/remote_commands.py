@@ -89,6 +89,10 @@ class RemoteDeviceCommands:
             return False
         return args[0].split("/", 1)[0].lower() in self.sources
 
+    def resolve(self, sender: str, word: str) -> tuple[RemoteSource, RemoteNode]:
+        """The remote and its device ``word`` names (``garage/door``), as ``sender`` sees them."""
+        return self._resolve(sender, word)
+
     def _resolve(self, sender: str, word: str) -> tuple[RemoteSource, RemoteNode]:
         source_id, _, wanted = word.partition("/")
         source = self.sources.get(source_id.lower())

@@ -34,6 +34,7 @@ from hubd.core.model import FieldValue, NodeState
 from hubd.core.node import Node
 from hubd.core.ownership import Ownership, load_ownership
 from hubd.core.registry import DriverRegistry
+from hubd.core.remote_nodes import RemoteNodeTable
 from hubd.core.resources import SharedResources
 from hubd.core.supervisor import START_TIMEOUT, STOP_TIMEOUT, NodeSupervisor
 from hubd.errors import ConfigError, XmppAuthError
@@ -178,7 +179,10 @@ class App:
         # A full disk shows on the status line (the store logs it once).
         self.store = store
         store.listeners.append(self._update_status)
-        self.events = EventEngine(self.hub, store, self.config.events)
+        # Other hubs' nodes (remotes:) take subscriptions here too, through proxies.
+        remote_nodes = RemoteNodeTable([r.id for r in self.config.remotes])
+        self.events = EventEngine(self.hub, store, self.config.events, remote_nodes=remote_nodes)
+        remote_nodes.listeners.append(self.events.on_values)
         await self.events.load()
         ownership: Ownership | None = None
         if self.config.discovery is not None:
@@ -197,6 +201,7 @@ class App:
             ownership=ownership,
             omemo=self.config.omemo,
             remotes=self.config.remotes,
+            remote_nodes=remote_nodes,
         )
         self.client = client
         if self.config.pubsub is not None:

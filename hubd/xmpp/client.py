@@ -27,6 +27,7 @@ from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.omemo_settings import OmemoSettings
 from hubd.core.ownership import Ownership
+from hubd.core.remote_nodes import RemoteNodeTable
 from hubd.core.remote_settings import RemoteSettings
 from hubd.core.remote_source import RemoteSources
 from hubd.core.settings import DiscoverySettings, UploadSettings
@@ -48,6 +49,7 @@ from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.remote_events import RemoteEvents
 from hubd.xmpp.remote_people import RemoteDevicesOverXmpp
 from hubd.xmpp.remotes import RemoteHubs
 from hubd.xmpp.thing_registry import ThingRegistryClient
@@ -88,6 +90,7 @@ class HubClient:
         ownership: Ownership | None = None,
         omemo: OmemoSettings | None = None,
         remotes: Sequence[RemoteSettings] = (),
+        remote_nodes: RemoteNodeTable | None = None,
     ) -> None:
         jid = JID(settings.jid)
         if not jid.resource:
@@ -142,13 +145,15 @@ class HubClient:
                 if path is not None:
                     path.on_silent = self.remote_hubs.not_answering
         self.events = None if events is None else EventService(xmpp, hub, access, events)
+        self.remote_events = self._remote_events(remote_nodes)
         # People: chat, ad-hoc and group-chat commands share one command layer
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
         # so disco#info never claims group chat the hub does not use.
         self.commands = ChatCommands(hub, access, remote=self._remote_commands(access))
         self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
         if events is not None:
-            register_watch(self.commands, events)
+            on_remote = None if self.remote_events is None else self.remote_events.ensure
+            register_watch(self.commands, events, on_remote)
             register_history(self.commands, events.store, self.uploads)
         self.muc: MucService | None = None
         if rooms:
@@ -182,6 +187,9 @@ class HubClient:
                 xmpp, access, discovery, state_dir, ownership, self.commands
             )
             self.presence_requests.friends.append(self._is_registry)
+        if self.remote_events is not None:
+            # A remote follows this hub's presence to hold the events it sends here meanwhile.
+            self.presence_requests.friends.append(lambda jid: self.remotes.by_bare(jid) is not None)
         self.rooms = tuple(rooms)
         self.engine = events
         if events is not None:
@@ -196,6 +204,15 @@ class HubClient:
         if self.events is not None:
             self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
+
+    def _remote_events(self, table: RemoteNodeTable | None) -> RemoteEvents | None:
+        """Subscriptions on the remotes' nodes, with events and remotes both configured."""
+        if self.events is None or self.remote_hubs is None or table is None:
+            return None
+        remote = RemoteEvents(self.xmpp, self.remotes, table, self.events.engine)
+        self.events.remote = remote
+        self.remote_hubs.listeners.append(remote.on_remote_changed)
+        return remote
 
     def _remote_commands(self, access: AccessPolicy) -> RemoteDeviceCommands | None:
         """Chat on the remotes' devices (garage/door), through the IoT services' remote paths."""
@@ -237,6 +254,8 @@ class HubClient:
             helpers.append(asyncio.create_task(self.registry.run(), name="thing registry"))
         if self.remote_hubs is not None:
             helpers.append(asyncio.create_task(self.remote_hubs.run(), name="remote hubs"))
+        if self.remote_events is not None:
+            helpers.append(asyncio.create_task(self.remote_events.run(), name="remote events"))
         for helper in helpers:
             helper.add_done_callback(_report_crash)
         try:

@@ -33,6 +33,8 @@ from hubd.core.access import AccessPolicy, Role
 from hubd.core.hub import Hub
 from hubd.core.limits import PolicyViolation
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
+from hubd.core.node import Node
+from hubd.core.remote_nodes import RemoteNodeProxy
 from hubd.errors import BadRequest, HubdError, NodeNotFound
 from hubd.events.engine import EventEngine
 from hubd.events.event import Event
@@ -62,6 +64,7 @@ from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 if TYPE_CHECKING:  # only with the omemo extra
     from hubd.errors import EncryptionFailed
     from hubd.xmpp.omemo import OmemoService
+    from hubd.xmpp.remote_events import RemoteEvents
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -162,6 +165,8 @@ class EventService:
         self.resend_stamps = ResendStamps(xmpp)
         #: Set with OMEMO on: chat events to people who last wrote encrypted go encrypted.
         self.omemo: OmemoService | None = None
+        #: Set with remotes: subscriptions on their nodes (hubd/xmpp/remote_events.py).
+        self.remote: RemoteEvents | None = None
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -193,6 +198,8 @@ class EventService:
             if element.tag.endswith("}unsubscribe"):
                 await self._unsubscribe(requester, parse_seqnr(element, "unsubscribe"))
                 send_result(iq)
+                if self.remote is not None:
+                    self.remote.kick()  # the last subscriber of a remote node may be gone
                 return
             seqnr, refs, options = parse_subscribe(element)
             node_ids = self._nodes(refs, str(requester))
@@ -206,6 +213,8 @@ class EventService:
                     **options,
                 )
                 await self.engine.subscribe(spec)
+            if self.remote is not None:
+                await self.remote.ensure()  # accepted: the remote's events flow
         except HubdError as err:
             send_error(iq, condition_for(err))
             return
@@ -217,12 +226,23 @@ class EventService:
     def _nodes(self, refs: Sequence[NodeRef], requester: str) -> list[str]:
         visible = [n.id for n in self.access.visible(requester, self.hub.nodes)]
         if not refs:
-            return visible
+            return visible  # all nodes: this hub's own (a remote's are named one by one)
+        remote = (
+            [] if self.remote is None else [r for r in refs if r.source_id in self.remote.sources]
+        )
+        refs = [r for r in refs if r not in remote]
         # A node the requester may not read is answered like one that does not exist.
         unknown = sorted({r.node_id for r in refs} - set(visible))
         if unknown:
             raise NodeNotFound(", ".join(unknown))
-        return list(dict.fromkeys(r.node_id for r in refs))
+        keys = (
+            []
+            if self.remote is None
+            else self.remote.node_keys(
+                remote, lambda key: self.access.allows(requester, Role.READER, key)
+            )
+        )
+        return list(dict.fromkeys([*(r.node_id for r in refs), *keys]))
 
     def _check_count(self, subscriber: str, node_ids: Sequence[str]) -> None:
         """Refuse a subscribe that would take ``subscriber`` over its subscription limit."""
@@ -306,7 +326,7 @@ class EventService:
 
     def deliver(self, event_id: int, event: Event) -> None:
         """Send one event as an XEP-0323 fields message."""
-        node = self.hub.nodes.get(event.node_id)
+        node = self.engine.nodes.get(event.node_id)
         # A room's devices are the owner's choice in the config; people are checked.
         allowed = event.channel == ROOM or (
             node is not None and self.access.allows(event.subscriber, Role.READER, node.id)
@@ -342,9 +362,9 @@ class EventService:
             text = event_text(node, [v for _, v in pairs])
             message["body"] = delayed_text(text, event.created, datetime.now(UTC)) if late else text
         else:
-            ref = NodeRef(node.id, node.source)
             message = self.xmpp.make_message(mto=JID(event.target))
-            message.xml.append(build_fields(event.seqnr, [NodeReadings(ref, pairs)], done=True))
+            readings = [NodeReadings(wire_ref(node), pairs)]
+            message.xml.append(build_fields(event.seqnr, readings, done=True))
         message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         if late:
             add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
@@ -385,7 +405,7 @@ class EventService:
         Chat and room channels, a node gone or a right withdrawn: one by one.
         """
         first = events[0][1]
-        node = self.hub.nodes.get(first.node_id)
+        node = self.engine.nodes.get(first.node_id)
         if (
             first.channel in (CHAT, ROOM)
             or node is None
@@ -407,7 +427,7 @@ class EventService:
                 cached = self._elements[key] = (event.values, timestamp_elements(pairs))
             series.append(cached[1])
         message = self.xmpp.make_message(mto=JID(first.target))
-        message.xml.append(build_fields_series(first.seqnr, NodeRef(node.id, node.source), series))
+        message.xml.append(build_fields_series(first.seqnr, wire_ref(node), series))
         ids = [event_id for event_id, _ in events]
         message["id"] = EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids))
         if datetime.now(UTC) - first.created > DELAYED_AFTER:
@@ -449,6 +469,13 @@ class EventService:
             self._present.setdefault(sender.bare, set()).discard(sender.full)
             for event_id in event_ids:
                 self.engine.failed(event_id)
+
+
+def wire_ref(node: Node) -> NodeRef:
+    """How events name ``node``: a remote's node by its own id and the remote's sourceId."""
+    if isinstance(node, RemoteNodeProxy):
+        return NodeRef(node.remote_id, node.source_id)
+    return NodeRef(node.id, node.source)
 
 
 def _event_ids(stanza: Any) -> list[int]:
