@@ -11,6 +11,8 @@ Each benchmark is also a script of its own (``python bench/NAME.py --help``):
 * plot.py        chart cost: Pillow vs matplotlib, 7-day chart time, hubd's RSS around a plot
 * soak.py        memory growth over a soak with steady events (10 minutes by default)
 * oneshot.py     one `hubctl read` (process start to exit) vs a bare slixmpp connect+ping+disconnect
+* remotes.py     readout through a front hub (remotes:) vs directly at the remote hub
+* omemo_cost.py  an encrypted chat `read` (OMEMO) vs a plaintext one; RSS, OMEMO on and off
 
 ``--quick`` shortens everything (a 60 s soak, fewer rounds) for a smoke run;
 ``--markdown FILE`` also writes the table as Markdown (for bench/RESULTS.md).
@@ -34,9 +36,11 @@ import events
 import fanout
 import footprint
 import idle
+import omemo_cost
 import oneshot
 import plot
 import readout
+import remotes
 import soak
 import throughput
 from common import Row, markdown_table, print_table
@@ -51,6 +55,8 @@ BENCHMARKS = {
     "plot": plot,
     "soak": soak,
     "oneshot": oneshot,
+    "remotes": remotes,
+    "omemo": omemo_cost,
 }
 
 
@@ -88,7 +94,7 @@ def main() -> int:
         module.add_arguments(sub)
         args = sub.parse_args([])
         if options.quick:
-            if name in ("events", "readout"):
+            if name in ("events", "readout", "remotes"):
                 args.rounds = 100
             elif name == "footprint":
                 args.rounds, args.settle = 1, 3
@@ -100,6 +106,8 @@ def main() -> int:
                 args.quick = True
             elif name == "oneshot":
                 args.rounds = 5
+            elif name == "omemo":
+                args.rounds = 10
             elif name == "fanout":
                 args.seconds, args.drain = 3, 10
                 args.steps, args.servers = "direct:1,pubsub:100,pubsub:1000", "prosody"

@@ -21,6 +21,10 @@ Everything hubd raises on purpose derives from :class:`HubdError`::
     ├── UploadError               a file cannot be shared through the server (XEP-0363)
     │   ├── UploadUnavailable     the server offers no upload service
     │   └── UploadRefused         the service refused this file (too large, quota, not allowed)
+    ├── OmemoError                end-to-end encryption (XEP-0384 OMEMO) failed
+    │   ├── OmemoUnavailable      no OMEMO now: the key store cannot be opened, no PEP
+    │   ├── EncryptionFailed      a message cannot be encrypted for its recipient (nothing is sent)
+    │   └── DeviceDistrusted      a message came from a device an owner distrusted
     └── HubctlError               hubctl, the command-line client, could not do what was asked
         ├── UsageError            bad arguments or account settings (exit status 2)
         ├── CannotConnect         the server cannot be reached, or refused the login (status 3)
@@ -168,6 +172,25 @@ class PubSubRefused(HubdError):
         super().__init__(reason + (f": {text}" if text else ""))
         self.condition = condition
         self.detail = detail
+
+
+class OmemoError(HubdError):
+    """End-to-end encryption (XEP-0384 OMEMO) failed."""
+
+
+class OmemoUnavailable(OmemoError):
+    """OMEMO cannot be used now: its key store cannot be opened, or the server offers no PEP."""
+
+
+class EncryptionFailed(OmemoError):
+    """A message cannot be encrypted for its recipient (no trusted device, keys not found).
+
+    Nothing is sent in the clear instead.
+    """
+
+
+class DeviceDistrusted(OmemoError):
+    """An encrypted message came from a device an owner distrusted (it is not decrypted)."""
 
 
 class HubctlError(HubdError):

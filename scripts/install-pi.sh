@@ -99,6 +99,28 @@ fi
 install -d -m 0750 -o root -g hubd "$CONF_DIR"
 install -m 0640 -o root -g hubd "$HERE/config.example.yaml" "$CONF_DIR/config.example.yaml"
 
+# OMEMO, end-to-end encrypted chat (README, "Encryption"): the omemo extra where it
+# installs.  Its xeddsa has wheels for aarch64 and x86_64 only; elsewhere (armv7l:
+# 32-bit Raspberry Pi OS) pip builds it against Debian's libxeddsa and libsodium.
+# HUBD_OMEMO=no skips it.  Without the extra hubd runs as before, chat unencrypted.
+if [ "${HUBD_OMEMO:-yes}" != no ]; then
+  case "$(uname -m)" in
+    aarch64 | x86_64) ;;
+    *)
+      say "$(uname -m): no xeddsa wheel for OMEMO, building it against Debian's libxeddsa"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        libxeddsa-dev libsodium-dev libffi-dev python3-dev gcc || true
+      ;;
+  esac
+  if "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade \
+    -c "$HERE/constraints.txt" "$SOURCE[omemo]"; then
+    say "OMEMO installed: chat with the hub is end-to-end encrypted when the client encrypts"
+  else
+    say "warning: the omemo extra does not install on $(uname -m): hubd runs, but its chat" \
+      "is not end-to-end encrypted (README, \"Encryption\", says what a 32-bit Pi needs)"
+  fi
+fi
+
 ask() {  # ask VAR PROMPT [silent]: from the environment, else from the terminal
   local var=$1 prompt=$2 silent=${3:-} value=${!1:-}
   if [ -z "$value" ]; then

@@ -10,4 +10,5 @@ ACCOUNTS: dict[str, str] = {
     "mallory": "mallorypass",  # stranger
     "registry": "registrypass",  # a XEP-0347 Thing registry (tests/thing_registry.py)
     "garage-hub": "garagepass",  # a second hub, a data source of the first (remotes:)
+    "shed-hub": "shedpass",  # a fake remote hub that never answers readouts (remotes:)
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hubd.core.access import AccessPolicy, Role
 from hubd.core.config import Config, load_config
 from hubd.errors import ConfigError
 
@@ -118,3 +119,38 @@ def test_a_changed_remote_needs_a_restart(tmp_path: Path) -> None:
     new = load(tmp_path, "remotes:\n  - {id: garage, jid: garage@example.org/hubd}\n")
     assert needs_restart(old, new) == ["remotes"]
     assert needs_restart(new, new) == []
+
+
+def test_a_remotes_own_access_grants_each_of_its_nodes(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        remotes:
+          - id: garage
+            jid: garage-hub@example.org/hubd
+            access: {controllers: [Carol@example.org], readers: ["*@guests.example.org"]}
+        """,
+    )
+    policy = AccessPolicy.from_config(config)
+    assert policy.allows("carol@example.org/phone", Role.CONTROLLER, "garage/light")
+    assert policy.allows("dan@guests.example.org", Role.READER, "garage/door")
+    assert not policy.allows("dan@guests.example.org", Role.CONTROLLER, "garage/door")
+    # The grant holds on the remote's nodes only: not here, not at another remote.
+    assert not policy.allows("carol@example.org", Role.READER, "porch-light")
+    assert not policy.allows("carol@example.org", Role.READER, "shed/light")
+    assert not policy.allows("carol@example.org", Role.READER)
+    assert policy.allows("alice@example.org", Role.OWNER, "garage/light")  # hub-wide
+
+
+def test_a_bad_remote_access_entry_is_named(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        remotes:
+          - id: garage
+            jid: garage-hub@example.org/hubd
+            access: {readers: [not a jid]}
+        """,
+    )
+    assert len(found) == 1
+    assert "remotes[0].access.readers" in found[0]

@@ -115,15 +115,19 @@ async def connect_client(
     *,
     resource: str = "test",
     timeout: float = 10.0,  # noqa: ASYNC109 - bounds the whole login
+    make: Callable[..., TestClient] | None = None,
 ) -> TestClient:
     """Connect ``user`` to ``server``, open a session and become available.
 
     Returns once the server has reflected the client's initial presence, so
     messages to the bare JID reach it.  Raises :class:`AuthenticationFailed`
     on bad credentials, :class:`ClientConnectError` if the connection fails,
-    :class:`TimeoutError` after ``timeout`` seconds.
+    :class:`TimeoutError` after ``timeout`` seconds.  ``make`` builds the client
+    (default :class:`TestClient`; e.g. an OMEMO one, tests/omemo_client.py).
     """
-    client = TestClient(f"{server.jid(user)}/{resource}", password, ca_file=server.ca_file)
+    client = (make or TestClient)(
+        f"{server.jid(user)}/{resource}", password, ca_file=server.ca_file
+    )
     loop = asyncio.get_running_loop()
     started: asyncio.Future[None] = loop.create_future()
     available: asyncio.Future[None] = loop.create_future()

@@ -30,6 +30,7 @@ from xml.etree.ElementTree import Element
 
 from hubd.core.access_lists import DeviceAccess
 from hubd.core.limits import LimitSettings, RateLimiter, check_payload
+from hubd.core.remote_settings import remote_grant_key
 from hubd.errors import AccessDenied
 
 if TYPE_CHECKING:
@@ -180,7 +181,11 @@ class AccessPolicy:
             config.access.owners,
             config.access.controllers,
             config.access.readers,
-            devices={d.id: d.access for d in config.devices if d.access is not None},
+            devices={
+                **{d.id: d.access for d in config.devices if d.access is not None},
+                # A remote's own access: holds for each of its nodes (garage/door).
+                **{remote_grant_key(r.id): r.access for r in config.remotes if r.access},
+            },
         )
         self.limits = config.limits
         self.limiter.settings = config.limits
@@ -241,6 +246,10 @@ class AccessPolicy:
         """The owners listed by bare JID (``*@domain`` entries name nobody to write to)."""
         return sorted(jid for jid, role in self._global.jids.items() if role is Role.OWNER)
 
+    def listed_jids(self) -> list[str]:
+        """Every bare JID the hub-wide lists name, whatever its role."""
+        return sorted(self._global.jids)
+
     # --- provisioning (XEP-0324) -----------------------------------------------------
 
     async def ensure(self, jid: str) -> None:
@@ -277,8 +286,14 @@ class AccessPolicy:
         role = self.role_of(jid)
         if (provisioned := self._provisioned.get(key[0])) is not None:
             role = max(role, provisioned.role_on(node_id))
-        grants = self._devices.get(node_id)
+        grants = self._grants_on(node_id)
         return role if grants is None else max(role, grants.role(*key))
+
+    def _grants_on(self, node_id: str) -> _Grants | None:
+        grants = self._devices.get(node_id)
+        if grants is None and "/" in node_id:  # a remote's node: its remote's grants
+            grants = self._devices.get(remote_grant_key(node_id.split("/", 1)[0]))
+        return grants
 
     def fields_for(self, jid: str, node_id: str, needed: Role) -> frozenset[str] | None:
         """The fields of ``node_id`` that ``jid`` may use with ``needed``; None for all.
@@ -292,7 +307,7 @@ class AccessPolicy:
         key = _bare(jid)
         if key is None or (provisioned := self._provisioned.get(key[0])) is None:
             return None
-        grants = self._devices.get(node_id)
+        grants = self._grants_on(node_id)
         listed = self._global.role(*key)
         if grants is not None:
             listed = max(listed, grants.role(*key))

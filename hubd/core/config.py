@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from hubd.core.access_lists import ENTRY, check_entries
 from hubd.core.driver import DriverConfig
 from hubd.core.limits import LimitSettings
+from hubd.core.metrics_settings import MetricsSettings as MetricsSettings  # re-exported
+from hubd.core.omemo_settings import OmemoSettings
 from hubd.core.registry import DriverRegistry, UnknownDriver
 from hubd.core.remote_settings import RemoteSettings, remote_problems
 from hubd.core.settings import (
@@ -102,46 +104,6 @@ class AccessSettings(BaseModel):
         return value
 
 
-# Loopback only: the metrics endpoint must never be reachable from the house's network.
-_LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
-
-
-class MetricsSettings(BaseModel):
-    """``metrics:``: the optional Prometheus endpoint (off when the key is absent)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    listen: str = Field(
-        default="127.0.0.1:9101", description="loopback HOST:PORT (127.0.0.1, [::1], localhost)"
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _check_listen(cls, value: str) -> str:
-        _split_listen(value)
-        return value
-
-    @property
-    def host(self) -> str:
-        """The address to bind (always a loopback address)."""
-        return _split_listen(self.listen)[0]
-
-    @property
-    def port(self) -> int:
-        """The TCP port."""
-        return _split_listen(self.listen)[1]
-
-
-def _split_listen(value: str) -> tuple[str, int]:
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9101")
-    host = host.removeprefix("[").removesuffix("]")
-    if host not in _LOOPBACK_HOSTS:
-        raise ValueError(f"{host!r}: only a loopback address (127.0.0.1, [::1], localhost)")
-    return _LOOPBACK_HOSTS[host], int(port_text)
-
-
 class RoomSettings(BaseModel):
     """One entry of ``rooms:``: a group chat (XEP-0045) the hub joins."""
 
@@ -176,6 +138,7 @@ class _TopLevel(BaseModel):
     uploads: UploadSettings = UploadSettings()
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    omemo: OmemoSettings = Field(default_factory=OmemoSettings)
     remotes: tuple[RemoteSettings, ...] = ()
     devices: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -199,6 +162,7 @@ class Config:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     discovery: DiscoverySettings | None = None
     pubsub: PubSubSettings | None = None
+    omemo: OmemoSettings = field(default_factory=OmemoSettings)
     remotes: tuple[RemoteSettings, ...] = ()
 
 
@@ -307,6 +271,7 @@ class _Validator:
             uploads=top.uploads,
             discovery=top.discovery,
             pubsub=top.pubsub,
+            omemo=top.omemo,
             remotes=top.remotes,
         )
 

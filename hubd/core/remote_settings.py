@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hubd.core.access_lists import DeviceAccess
+
 #: The root data source every concentrator has (XEP-0326): never a remote's id.
 ROOT_SOURCE = "MeteringTopology"
 #: The buses hubd names its own data sources after, reserved even when no device uses one yet.
@@ -41,6 +43,10 @@ class RemoteSettings(BaseModel):
         le=300,
         description="seconds to wait for the remote's answer before failing its nodes",
     )
+    access: DeviceAccess | None = Field(
+        default=None,
+        description="roles on this remote's nodes only, as a device's own access: grants",
+    )
 
     @field_validator("jid")
     @classmethod
@@ -56,6 +62,16 @@ class RemoteSettings(BaseModel):
     def bare(self) -> str:
         """The remote hub's bare JID."""
         return self.jid.split("/", 1)[0]
+
+
+def remote_node_key(source_id: str, node_id: str) -> str:
+    """The name access checks use for a remote's node: ``garage/door``, as people type it."""
+    return f"{source_id}/{node_id}"
+
+
+def remote_grant_key(source_id: str) -> str:
+    """The name a remote's own ``access:`` grants are kept under (every node of it)."""
+    return f"{source_id}/*"
 
 
 def remote_problems(

@@ -22,6 +22,9 @@ _LOGGER = logging.getLogger(__name__)
 STATE_OK = "None"
 STATE_ERROR = "ErrorUnsigned"
 
+#: Why a remote that lists this hub as a remote too is refused (both hubs say it).
+LOOP = "a loop: each hub lists the other as a remote; not followed"
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteNode:
@@ -47,6 +50,8 @@ class RemoteSource:
         # Why it is offline; before the first answer the remote is simply not heard from yet.
         self.reason = "not reached yet"
         self.last_changed: datetime | None = None
+        #: True once a loop was found (it lists this hub too): never followed again.
+        self.looped = False
 
     @property
     def id(self) -> str:
@@ -81,6 +86,8 @@ class RemoteSource:
 
     def replace_nodes(self, nodes: Iterable[RemoteNode]) -> None:
         """The remote answered with its tree: take it, and the remote is online."""
+        if self.looped:
+            return  # an answer already on its way when the loop was found
         self._nodes = {node.node_id: node for node in nodes}
         self.last_changed = datetime.now(UTC)
         if not self.online:
@@ -90,7 +97,7 @@ class RemoteSource:
 
     def set_offline(self, reason: str) -> bool:
         """The remote went away or stopped answering; True when this is news (logged once)."""
-        if not self.online and self.reason == reason:
+        if self.looped or (not self.online and self.reason == reason):
             return False
         was_online = self.online
         self.online = False
@@ -100,6 +107,18 @@ class RemoteSource:
             _LOGGER.warning("remote %s (%s) offline: %s", self.id, self.jid, reason)
         else:
             _LOGGER.info("remote %s (%s) not reachable: %s", self.id, self.jid, reason)
+        return True
+
+    def refuse_loop(self) -> bool:
+        """The remote lists this hub as a remote too: offline for good; True the first time."""
+        if self.looped:
+            return False
+        self.looped = True
+        self._nodes = {}  # nothing of a loop is shown, or followed
+        self.online = False
+        self.reason = LOOP
+        self.last_changed = datetime.now(UTC)
+        _LOGGER.error("remote %s (%s) refused: %s", self.id, self.jid, LOOP)
         return True
 
 
@@ -127,3 +146,8 @@ class RemoteSources:
         local_domain, _, resource = jid.partition("/")
         wanted = f"{local_domain.lower()}/{resource}"
         return next((s for s in self._sources.values() if s.jid == wanted), None)
+
+    def by_bare(self, jid: str) -> RemoteSource | None:
+        """The remote whose account is ``jid``'s (any resource): another hub asking this one."""
+        bare = jid.split("/", 1)[0].lower()
+        return next((s for s in self._sources.values() if s.settings.bare == bare), None)

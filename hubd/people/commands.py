@@ -34,6 +34,7 @@ from hubd.errors import HubdError
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.device_commands import DeviceCommands
 from hubd.people.lookup import DeviceLookup
+from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.wording import BULLET
 
 #: A whole command (a read, a write) is abandoned after this many seconds.
@@ -68,6 +69,7 @@ class ChatCommands:
         *,
         now: Callable[[], datetime] = utc_now,
         timeout: float = COMMAND_TIMEOUT,
+        remote: RemoteDeviceCommands | None = None,
     ) -> None:
         self.hub = hub
         self.access = access
@@ -75,7 +77,7 @@ class ChatCommands:
         self.timeout = timeout
         self.commands: dict[str, Command] = {}
         self.lookup = DeviceLookup(hub, access)
-        self.devices = DeviceCommands(hub, access, self.lookup, now)
+        self.devices = DeviceCommands(hub, access, self.lookup, now, remote)
         self.register(
             Command(
                 name="help",

@@ -24,6 +24,7 @@ from hubd.errors import (
 )
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.lookup import DeviceLookup
+from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.wording import (
     SEPARATOR,
     ago,
@@ -40,12 +41,19 @@ class DeviceCommands:
     """Reads and writes for people, worded for a phone screen; every error says what to type."""
 
     def __init__(
-        self, hub: Hub, access: AccessPolicy, lookup: DeviceLookup, now: Callable[[], datetime]
+        self,
+        hub: Hub,
+        access: AccessPolicy,
+        lookup: DeviceLookup,
+        now: Callable[[], datetime],
+        remote: RemoteDeviceCommands | None = None,
     ) -> None:
         self.hub = hub
         self.access = access
         self.lookup = lookup
         self.now = now
+        #: Other hubs' devices (remotes:), typed garage/door.
+        self.remote = remote
 
     def commands(self) -> list[Command]:
         """The table entries of ``list``, ``read`` and ``set``."""
@@ -98,7 +106,11 @@ class DeviceCommands:
         return ""
 
     async def _list(self, call: Invocation) -> str:
-        return self.list_reply(call.sender)
+        own = self.list_reply(call.sender)
+        if self.remote is None:
+            return own
+        # Grouped by source: this hub's devices first, then each remote's under its id.
+        return "\n".join([own, *await self.remote.list_sections(call.sender)])
 
     async def _read(self, call: Invocation) -> str:
         if not call.args:
@@ -106,6 +118,8 @@ class DeviceCommands:
                 "Read which device? Try: read "
                 + next(iter(n.id for n in self.lookup.nodes_for()), "NAME")
             )
+        if self.remote is not None and self.remote.names_remote(call.args):
+            return await self.remote.read(call)
         node, rest = self.lookup.resolve_device(call.args)
         fields: frozenset[str] = frozenset()
         if rest:
@@ -155,6 +169,8 @@ class DeviceCommands:
     async def _set(self, call: Invocation) -> str:
         if len(call.args) < 2:
             raise CommandError("Set what? " + (self._set_example() or "Type list."))
+        if self.remote is not None and self.remote.names_remote(call.args):
+            return await self.remote.set(call)
         node, rest = self.lookup.resolve_device(call.args)
         if not self.access.allows(call.sender, Role.CONTROLLER, node.id):
             audit_refused(call.sender, " ".join(("set", *call.args))[:200], "not a controller")

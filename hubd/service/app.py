@@ -195,6 +195,7 @@ class App:
             discovery=self.config.discovery,
             state_dir=self.config.state_dir,
             ownership=ownership,
+            omemo=self.config.omemo,
             remotes=self.config.remotes,
         )
         self.client = client

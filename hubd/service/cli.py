@@ -1,4 +1,4 @@
-"""The ``hubd`` command: ``run``, ``check``, ``drivers``, ``claim``."""
+"""The ``hubd`` command: ``run``, ``check``, ``drivers``, ``claim``, ``omemo fingerprint``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,14 @@ def _parser(plugins: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     )
     claim.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
     claim.set_defaults(func=_claim)
+    omemo = commands.add_parser("omemo", help="the hub's end-to-end encryption (OMEMO)")
+    omemo_commands = omemo.add_subparsers(dest="omemo_command", metavar="OMEMO_COMMAND")
+    omemo_fp = omemo_commands.add_parser(
+        "fingerprint", help="print the hub's OMEMO fingerprint, for people to verify"
+    )
+    omemo_fp.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    omemo_fp.set_defaults(func=_omemo_fingerprint)
+    omemo.set_defaults(func=lambda _args: _usage(omemo))
     # Commands that drivers bring (e.g. ble-record), found like drivers: by entry
     # point, so the core names none of them and imports them only when run.
     for name, point in plugins.items():
@@ -102,6 +110,36 @@ def _claim(args: argparse.Namespace) -> int:
     from hubd.service.claim_code import print_claim
 
     return print_claim(config, sys.stdout)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _omemo_fingerprint(args: argparse.Namespace) -> int:
+    config = _load(args.config, sys.stderr)
+    if config is None:
+        return 1
+    if not config.omemo.enabled:
+        print("OMEMO is off (omemo: enabled: false, or pip install 'hubd[omemo]')", file=sys.stderr)
+        return 1
+    from hubd.errors import OmemoUnavailable
+    from hubd.xmpp.omemo_store import fingerprint, stored_identity_key
+
+    try:
+        key = stored_identity_key(config.state_dir)
+    except OmemoUnavailable as err:
+        print(err, file=sys.stderr)
+        return 1
+    if key is None:
+        print(
+            f"no OMEMO identity in {config.state_dir} yet: hubd makes it at its first connection",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{config.xmpp.jid.split('/')[0]}: {fingerprint(key)}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "offline",
     "carbons",
     "vcard",
+    # Every public server has PEP, and OMEMO (on by default in hubd) publishes its keys there.
+    "pep",
 )
 
 _LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -163,7 +165,9 @@ class ProsodyServer:
         self.workdir = Path(workdir).resolve()
         self.domain = domain
         self.host = host
-        self.modules: tuple[str, ...] = (*modules, "pep") if pubsub else tuple(modules)
+        self.modules: tuple[str, ...] = tuple(modules)
+        if pubsub and "pep" not in self.modules:
+            self.modules = (*self.modules, "pep")
         self.log_level = log_level
         self.muc_domain = f"conference.{domain}" if muc else None
         self.pubsub_domain = f"pubsub.{domain}" if pubsub else None

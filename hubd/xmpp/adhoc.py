@@ -46,6 +46,7 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.node import Node
 from hubd.errors import AccessDenied, HubdError
+from hubd.people.command import CommandError, Invocation
 from hubd.people.commands import COMMAND_TIMEOUT, ChatCommands
 from hubd.people.wording import device_label, example_value, format_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
@@ -291,14 +292,34 @@ class AdhocService:
 
     async def _read_form(self, requester: JID, session: Session) -> Session:
         nodes = self.commands.lookup.nodes_for(str(requester))
-        if not nodes:
+        remote = self.commands.devices.remote
+        others = [] if remote is None else remote.devices_for(str(requester))
+        if not nodes and not others:
             return self._done(session, "No devices are configured.")
         form = self._form("Read a device", "Pick a device to read now.")
-        _add_device_picker(form, nodes)
+        _add_device_picker(form, nodes, others)
         return self._ask(session, form, self._read_submit)
+
+    async def _remote(self, session: Session, word: str, args: tuple[str, ...]) -> Session:
+        """``read``/``set`` of another hub's device (remotes:), worded as in chat."""
+        remote = self.commands.devices.remote
+        assert remote is not None  # the caller checked names_remote()
+        sender = str(session["from"])
+        call = Invocation(sender, self.access.best_role(sender), word, args)
+        try:
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                run = remote.read if word == "read" else remote.set
+                return self._done(session, await run(call))
+        except CommandError as err:
+            return self._done(session, str(err), ok=False)
+        except TimeoutError:
+            return self._done(session, f"{args[0]} did not answer in time.", ok=False)
 
     async def _read_submit(self, payload: Any, session: Session) -> Session:
         node_id = str(self._submitted(payload).get("device") or "")
+        remote = self.commands.devices.remote
+        if remote is not None and remote.names_remote([node_id]):
+            return await self._remote(session, "read", (node_id,))
         node = self.hub.nodes.get(node_id)
         if node is None or not self.access.allows(str(session["from"]), Role.READER, node_id):
             return self._done(session, f"No device '{node_id}'. Pick one from the list.", ok=False)
@@ -319,6 +340,12 @@ class AdhocService:
                 options.append(
                     {"label": f"{node.name}: {spec.name}{now}", "value": f"{node.id}.{spec.name}"}
                 )
+        remote = self.commands.devices.remote
+        for key, label in (
+            [] if remote is None else remote.devices_for(str(requester), Role.CONTROLLER)
+        ):
+            # The remote's own control form names the field: "on", or "state on".
+            options.append({"label": label, "value": f"{key}."})
         if not options:
             return self._done(session, "No device here can be set.")
         form = self._form("Set a device", "Pick what to set and type the new value.")
@@ -345,6 +372,9 @@ class AdhocService:
         target = str(values.get("target") or "")
         raw = str(values.get("value") or "").strip()
         node_id, _, field = target.rpartition(".")
+        remote = self.commands.devices.remote
+        if remote is not None and remote.names_remote([node_id]) and raw:
+            return await self._remote(session, "set", (node_id, *raw.split()))
         if not self.access.allows(requester, Role.READER, node_id):
             node_id = ""  # not the requester's to see: answered like a missing device
         elif not self.access.allows(requester, Role.CONTROLLER, node_id):
@@ -369,13 +399,20 @@ class AdhocService:
         return self._done(session, self.commands.devices.list_reply(str(requester)))
 
 
-def _add_device_picker(form: Any, nodes: list[Node]) -> None:
-    """The ``device`` field of the Read and Watch forms: a list-single, the first preselected."""
+def _add_device_picker(
+    form: Any, nodes: list[Node], others: list[tuple[str, str]] | None = None
+) -> None:
+    """The ``device`` field of the Read and Watch forms: a list-single, the first preselected.
+
+    ``others``: (value, label) of other hubs' devices (``garage/door``), after this hub's.
+    """
+    options = [{"label": device_label(n), "value": n.id} for n in nodes]
+    options += [{"label": label, "value": value} for value, label in others or []]
     form.add_field(
         var="device",
         ftype="list-single",
         label="Device",
         required=True,
-        options=[{"label": device_label(n), "value": n.id} for n in nodes],
-        value=nodes[0].id,
+        options=options,
+        value=options[0]["value"],
     )

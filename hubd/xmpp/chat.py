@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
@@ -43,7 +43,11 @@ from hubd.errors import AccessDenied
 from hubd.people.command import SharedFile
 from hubd.people.commands import NOT_AUTHORISED, ChatCommands
 from hubd.people.wording import delayed_text
+from hubd.xmpp.chat_private import PrivateChat
 from hubd.xmpp.oob import link_message
+
+if TYPE_CHECKING:  # only imported with the omemo extra, by hubd/xmpp/client.py
+    from hubd.xmpp.omemo import OmemoService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ _NOT_COMMANDS = (
     "{jabber:x:conference}",  # direct invitations
     "{urn:xmpp:carbons:",  # copies of our own traffic
 )
+# OMEMO payloads (legacy 0.3 and OMEMO 2): the body, if any, is only a fallback notice.
+_ENCRYPTED = ("{eu.siacs.conversations.axolotl}encrypted", "{urn:xmpp:omemo:2}encrypted")
+NO_OMEMO = "This hub cannot read encrypted messages: write to it without OMEMO."
 
 #: A stranger gets at most one refusal per this many seconds...
 STRANGER_INTERVAL = 600.0
@@ -73,14 +80,19 @@ DELAYED_AFTER = timedelta(seconds=30)
 class _CommandMessages(MatcherBase):
     """Matches a message a person may have typed as a command."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, encrypted: bool = False) -> None:
         super().__init__("hubd chat")
+        self.encrypted = encrypted  # also OMEMO messages without a body (key exchanges)
 
     def match(self, stanza: Any) -> bool:
         """True for chat/normal messages with a body and no machine payload."""
         xml: Element = stanza.xml
         if xml.tag != _CLIENT_MESSAGE or xml.get("type", "normal") not in ("chat", "normal"):
             return False
+        if self.encrypted and is_encrypted(xml):
+            return not any(
+                isinstance(child.tag, str) and child.tag.startswith(_NOT_COMMANDS) for child in xml
+            )
         body = xml.find(_BODY)
         if body is None or not (body.text or "").strip():
             return False
@@ -124,6 +136,11 @@ class StrangerGate:
         return True
 
 
+def is_encrypted(xml: Element) -> bool:
+    """Whether a message carries an OMEMO payload (of any version)."""
+    return any(child.tag in _ENCRYPTED for child in xml)
+
+
 def delay_stamp(message: Any) -> datetime | None:
     """The XEP-0203 stamp of ``message`` (when it was really sent), if it carries one."""
     for child in message.xml:
@@ -149,6 +166,8 @@ class ChatService:
         ignore: Callable[[JID], bool] = lambda _jid: False,
         gate: StrangerGate | None = None,
         now: Callable[[], datetime] = utc_now,
+        omemo: OmemoService | None = None,
+        require_encryption: bool = False,
     ) -> None:
         self.xmpp = xmpp
         self.commands = commands
@@ -159,7 +178,9 @@ class ChatService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: dict[str, int] = {}
-        xmpp.register_handler(Callback("hubd chat", _CommandMessages(), self._on_message))
+        self.private = None if omemo is None else PrivateChat(omemo, require_encryption)
+        matcher = _CommandMessages(encrypted=omemo is not None)
+        xmpp.register_handler(Callback("hubd chat", matcher, self._on_message))
 
     async def close(self) -> None:
         """Cancel the commands in flight."""
@@ -172,6 +193,7 @@ class ChatService:
         sender: JID = message["from"]
         if sender.bare == self.xmpp.boundjid.bare or self.ignore(sender):
             return
+        encrypted = is_encrypted(message.xml)
         try:
             # The same entry check as every interface: rate, then role, then size.
             self.access.admit(sender.bare, Role.READER, message.xml.find(_BODY))
@@ -189,21 +211,30 @@ class ChatService:
             else:
                 _LOGGER.debug("ignored a chat message from %s (refusal rate-limited)", sender)
             return
+        if encrypted and self.private is None:
+            message.reply(NO_OMEMO).send()
+            return
         key = sender.full
         if self._in_flight.get(key, 0) >= MAX_IN_FLIGHT:
             message.reply("Busy with your earlier commands; send this again in a moment.").send()
             return
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
-        task = asyncio.create_task(self._answer(message, key), name=f"chat {key}")
+        task = asyncio.create_task(self._answer(message, key, encrypted), name=f"chat {key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, message: Any, key: str) -> None:
+    async def _answer(self, message: Any, key: str, encrypted: bool = False) -> None:
         # One lock per sender, acquired in arrival order (asyncio.Lock is FIFO),
         # so "set" then "read" are answered in the order they were typed.
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
+                if self.private is not None:
+                    # Encrypted in, encrypted out; plaintext perhaps refused (require).
+                    await self.private.answer(
+                        message, key, encrypted, self.commands, delay_stamp(message)
+                    )
+                    return
                 line = message["body"]
                 reply = await self.commands.handle(key, line, sent_at=delay_stamp(message))
                 answer = message.reply(reply)
@@ -244,4 +275,6 @@ class ChatService:
             message.xml.append(delay)
         else:
             message["body"] = text
+        if self.private is not None and mtype == "chat" and self.private.send(message):
+            return  # encrypted, for a person whose last command came encrypted
         message.send()

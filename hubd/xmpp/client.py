@@ -13,31 +13,34 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Presence
 
-from hubd.core.access import AccessPolicy
+from hubd.core.access import AccessPolicy, Role
 from hubd.core.config import RoomSettings, XmppSettings
+from hubd.core.driver import utc_now
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.omemo_settings import OmemoSettings
 from hubd.core.ownership import Ownership
 from hubd.core.remote_settings import RemoteSettings
 from hubd.core.remote_source import RemoteSources
 from hubd.core.settings import DiscoverySettings, UploadSettings
+from hubd.errors import OmemoUnavailable
 from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
 from hubd.people.history_commands import register_history
+from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.watch import ROOM, register_watch
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
-from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
@@ -45,10 +48,14 @@ from hubd.xmpp.iot import IotServices
 from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
 from hubd.xmpp.provisioning import ProvisioningService
+from hubd.xmpp.remote_people import RemoteDevicesOverXmpp
 from hubd.xmpp.remotes import RemoteHubs
 from hubd.xmpp.thing_registry import ThingRegistryClient
 from hubd.xmpp.upload import HttpUpload
 from hubd.xmpp.vcard import VCardPublisher
+
+if TYPE_CHECKING:  # the omemo extra may be absent
+    from hubd.xmpp.omemo import OmemoService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -79,6 +86,7 @@ class HubClient:
         discovery: DiscoverySettings | None = None,
         state_dir: Path | None = None,
         ownership: Ownership | None = None,
+        omemo: OmemoSettings | None = None,
         remotes: Sequence[RemoteSettings] = (),
     ) -> None:
         jid = JID(settings.jid)
@@ -124,13 +132,20 @@ class HubClient:
             hub,
             access,
             None if events is None else events.store,
-            RemoteBrowse(self.remotes, access) if remotes else None,
+            self.remotes,
+            None if self.remote_hubs is None else self.remote_hubs.loop_refusal,
         )
+        if self.remote_hubs is not None:
+            self.remote_hubs.listeners.append(self.iot.on_remote_changed)
+            # A remote silent to a readout or a control goes offline until it answers again.
+            for path in (self.iot.readout.remote, self.iot.control.remote):
+                if path is not None:
+                    path.on_silent = self.remote_hubs.not_answering
         self.events = None if events is None else EventService(xmpp, hub, access, events)
         # People: chat, ad-hoc and group-chat commands share one command layer
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
         # so disco#info never claims group chat the hub does not use.
-        self.commands = ChatCommands(hub, access)
+        self.commands = ChatCommands(hub, access, remote=self._remote_commands(access))
         self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
         if events is not None:
             register_watch(self.commands, events)
@@ -139,9 +154,20 @@ class HubClient:
         if rooms:
             xmpp.register_plugin("xep_0045")
             self.muc = MucService(xmpp, self.commands, access, rooms)
+        self.omemo: OmemoService | None = None
+        if omemo is not None and omemo.enabled:
+            assert state_dir is not None
+            self.omemo = self._start_omemo(state_dir)
         self.chat = ChatService(
-            xmpp, self.commands, access, ignore=self.muc.is_room if self.muc else _nobody
+            xmpp,
+            self.commands,
+            access,
+            ignore=self.muc.is_room if self.muc else _nobody,
+            omemo=self.omemo,
+            require_encryption=omemo is not None and omemo.require,
         )
+        if self.events is not None:
+            self.events.omemo = self.omemo
         self.adhoc = AdhocService(xmpp, self.commands, access)
         self.presence_requests = PresenceRequests(xmpp, access, self.commands, self.provisioning)
         # Service discovery of the tree (XEP-0030) and the vCard people see.
@@ -171,8 +197,39 @@ class HubClient:
             self.events.acks.on_overdue.append(self.connection.cut_dead_link)
         hub.add_listener(self)
 
+    def _remote_commands(self, access: AccessPolicy) -> RemoteDeviceCommands | None:
+        """Chat on the remotes' devices (garage/door), through the IoT services' remote paths."""
+        reader, control = self.iot.readout.remote, self.iot.control.remote
+        if reader is None or control is None:
+            return None
+        devices = RemoteDevicesOverXmpp(reader, control)
+        return RemoteDeviceCommands(self.remotes, access, devices, utc_now)
+
+    def _start_omemo(self, state_dir: Path) -> OmemoService:
+        # Imported here: slixmpp-omemo is an optional extra (AGPL-3.0).
+        from hubd.xmpp.omemo import OmemoService, TrustPolicy
+        from hubd.xmpp.omemo_commands import OmemoCommands
+        from hubd.xmpp.omemo_contacts import SubscribeBack
+
+        def listed(bare: str) -> bool:
+            return self.access.best_role(bare) >= Role.READER
+
+        def announce(text: str) -> None:
+            for owner in self.access.owner_jids():
+                self.chat.send_text(owner, text)
+
+        service = OmemoService(self.xmpp, state_dir, TrustPolicy(listed, announce))
+        SubscribeBack(self.xmpp, listed)
+        OmemoCommands(service, self.access).register(self.commands)
+        return service
+
     async def run(self) -> None:
         """Stay connected until cancelled (raises XmppAuthError when refused)."""
+        if self.omemo is not None:
+            try:
+                await self.omemo.open()
+            except OmemoUnavailable as err:
+                _LOGGER.error("OMEMO off: %s", err)
         await self._watch_for_rooms()
         # The helpers live exactly as long as this task: cancelled and awaited on the way out.
         helpers = [asyncio.create_task(self.vcard.run(), name="vcard")]
@@ -201,6 +258,8 @@ class HubClient:
                 _LOGGER.info("the server did not acknowledge the last stanzas before the stop")
         await self.iot.close()
         await self.chat.close()
+        if self.omemo is not None:
+            await self.omemo.close()
         if self.muc is not None:
             await self.muc.close()
         await self.connection.close()

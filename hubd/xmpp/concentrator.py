@@ -201,7 +201,8 @@ class Concentrator:
 
     def _subscribe(self, requester: str, request: Element) -> Element:
         source_id = require(request, "sourceId", "subscribe")
-        self._source_nodes(source_id)  # NotFound for an unknown source
+        if source_id not in {e.get("sourceId") for e in self._child_sources()}:
+            self._source_nodes(source_id)  # NotFound for an unknown source (nor a remote)
         if request.get("getEventsSince") is not None:
             # The XEP: a concentrator that cannot replay history answers NotImplemented
             # and does not subscribe.  hubd keeps no history of its tree.
@@ -238,6 +239,11 @@ class Concentrator:
             self._subscriptions.clear()
         else:
             self._subscriptions.pop(requester, None)
+
+    def subscribers_of(self, source_id: str) -> list[tuple[str, TreeSubscription]]:
+        """Who subscribed to ``source_id``'s events (a remote's), with what they asked for."""
+        subs = ((who, mine.get(source_id)) for who, mine in self._subscriptions.items())
+        return [(who, sub) for who, sub in subs if sub is not None]
 
     def tree_event(self, kind: str, node: Node) -> list[tuple[str, Element]]:
         """The ``kind`` event about ``node`` for each subscriber that wants it and may see it."""

@@ -20,6 +20,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from hubd.core import xsd
 from hubd.core.access import AccessPolicy, Role
+from hubd.core.remote_settings import remote_grant_key
 from hubd.core.remote_source import STATE_ERROR, RemoteNode, RemoteSource, RemoteSources
 from hubd.errors import BadRequest
 from hubd.xmpp.concentrator import ROOT_SOURCE, Answer, Result, failure_answer, response_element
@@ -34,6 +35,14 @@ def build_get_all_nodes() -> Element:
     """The request for every node of a remote's root source, with their state messages."""
     return Element(
         qname(NS_CONCENTRATORS, "getAllNodes"),
+        {"sourceId": ROOT_SOURCE, "parameters": "false", "messages": "true"},
+    )
+
+
+def build_subscribe() -> Element:
+    """The request for a remote's tree events (every kind, with state messages)."""
+    return Element(
+        qname(NS_CONCENTRATORS, "subscribe"),
         {"sourceId": ROOT_SOURCE, "parameters": "false", "messages": "true"},
     )
 
@@ -114,11 +123,11 @@ class RemoteBrowse:
         self.access = access
 
     def data_sources(self, viewer: str) -> list[Element]:
-        """A ``<dataSource>`` per remote ``viewer`` may browse (hub-wide readers only)."""
-        if not self.access.allows(viewer, Role.READER):
-            return []
+        """A ``<dataSource>`` per remote ``viewer`` may browse (some of its nodes readable)."""
         out = []
         for source in self.remotes:
+            if not self._browsable(viewer, source):
+                continue
             attrs = {
                 "sourceId": source.id,
                 "name": f"{source.id} hub" if source.online else f"{source.id} hub (offline)",
@@ -169,9 +178,13 @@ class RemoteBrowse:
         except BadRequest as err:
             return failure_answer(command, Result.FORM_ERROR, str(err))
 
+    def _browsable(self, viewer: str, source: RemoteSource) -> bool:
+        """True when ``viewer`` may read the remote's nodes here (hub-wide, or its grants)."""
+        return self.access.allows(viewer, Role.READER, remote_grant_key(source.id))
+
     def _source(self, viewer: str, source_id: str) -> RemoteSource:
         source = self.remotes.get(source_id)
-        if source is None or not self.access.allows(viewer, Role.READER):
+        if source is None or not self._browsable(viewer, source):
             raise _NotFound(f"No data source {source_id!r}.")
         return source
 

@@ -46,6 +46,7 @@ from hubd.xmpp.control_xml import (
     parse_set,
 )
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.remote_control import RemoteControl
 from hubd.xmpp.sensordata_xml import NodeRef
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 
@@ -59,10 +60,17 @@ Write = tuple[str, str, Value]  # node id, field, validated value
 class ControlService:
     """Carries out XEP-0325 control requests on the hub's nodes."""
 
-    def __init__(self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy) -> None:
+    def __init__(
+        self,
+        xmpp: ClientXMPP,
+        hub: Hub,
+        access: AccessPolicy,
+        remote: RemoteControl | None = None,
+    ) -> None:
         self.xmpp = xmpp
         self.hub = hub
         self.access = access
+        self.remote = remote
         xmpp.register_handler(
             CoroutineCallback(
                 "iot control iq",
@@ -88,6 +96,9 @@ class ControlService:
         try:
             try:
                 self.access.admit(requester, Role.CONTROLLER, element)
+                if self.remote is not None and self.remote.names_remote(element):
+                    await self._forward(iq, requester, element, self.remote)
+                    return
                 if not is_set:
                     send_result(iq, self._form(parse_get_form(element), requester))
                     return
@@ -115,6 +126,11 @@ class ControlService:
         await self.access.ensure(requester)
         try:
             self.access.admit(requester, Role.CONTROLLER, element)
+            if self.remote is not None and self.remote.names_remote(element):
+                source, forwarded = self.remote.check(element, requester)
+                what = f"{source.id}: {describe_set(forwarded)}"
+                self.remote.tell(source, forwarded, requester, what)
+                return
             writes = self.validate(parse_set(element), requester)
         except HubdError as err:
             audit_refused(requester, describe_set(element), err)
@@ -124,6 +140,18 @@ class ControlService:
         except HubdError as err:
             # No answer goes back for a set in a message; the audit log has it.
             _LOGGER.info("control message from %s not carried out: %s", requester, err)
+
+    async def _forward(
+        self, iq: Any, requester: str, element: Element, remote: RemoteControl
+    ) -> None:
+        """A request on a remote's nodes: checked here, then answered as the remote answers."""
+        source, forwarded = remote.check(element, requester)  # raises what this hub refuses
+        what = f"{source.id}: {describe_set(forwarded)}"
+        outcome = await remote.ask(source, forwarded, iq["type"], requester, what)
+        if outcome.error is not None:
+            send_error(iq, outcome.error)
+        else:
+            send_result(iq, outcome.result)
 
     def validate(self, request: ControlRequest, requester: str) -> list[Write]:
         """Check every parameter against every node; return the writes, or raise.

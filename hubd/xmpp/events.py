@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
@@ -58,6 +58,10 @@ from hubd.xmpp.sensordata_xml import (
     timestamp_elements,
 )
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
+
+if TYPE_CHECKING:  # only with the omemo extra
+    from hubd.errors import EncryptionFailed
+    from hubd.xmpp.omemo import OmemoService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -156,6 +160,8 @@ class EventService:
         self.acks = AckPacer(xmpp)
         #: Delay stamps for what a resumed stream re-sends (hubd/xmpp/resend_stamps.py).
         self.resend_stamps = ResendStamps(xmpp)
+        #: Set with OMEMO on: chat events to people who last wrote encrypted go encrypted.
+        self.omemo: OmemoService | None = None
         engine.attach(self)
         xmpp.register_handler(
             CoroutineCallback(
@@ -342,7 +348,32 @@ class EventService:
         message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         if late:
             add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
+        if (
+            event.channel == CHAT
+            and self.omemo is not None
+            and self.omemo.prefers_encrypted(JID(event.target).bare)
+        ):
+            # The sealed stanza keeps the id (slixmpp-omemo copies it): acks and stamps match.
+            self.omemo.send_encrypted(
+                message,
+                sent=lambda: self._sent_later(str(message["id"]), event.created, [event_id]),
+                failed=lambda err: self._not_encrypted(event_id, event, err),
+            )
+            return
         self._send(message, event.created, [event_id])
+
+    def _sent_later(self, message_id: str, created: datetime, event_ids: list[int]) -> None:
+        """An encrypted event left after its batch: acknowledged, or ask again."""
+        if self._acks_expected():
+            self.resend_stamps.sent(message_id, created)
+            self.acks.request()
+        else:
+            self.engine.acked(event_ids)
+
+    def _not_encrypted(self, event_id: int, event: Event, err: EncryptionFailed) -> None:
+        # Never in the clear to a person who wrote encrypted: held for the next flush.
+        _LOGGER.warning("event %d for %s held: cannot encrypt it: %s", event_id, event.target, err)
+        self.engine.failed(event_id)
 
     def deliver_batch(self, events: Sequence[tuple[int, Event]]) -> None:
         """Send several events of one subscription as one fields message.

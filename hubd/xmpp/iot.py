@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
 
-from hubd.core.access import AccessPolicy
+from hubd.core.access import AccessPolicy, Role
 from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
+from hubd.core.remote_settings import remote_node_key
+from hubd.core.remote_source import RemoteNode, RemoteSource, RemoteSources
 from hubd.events.store import Store
-from hubd.xmpp.concentrator import ChildSources, Concentrator
+from hubd.xmpp.concentrator import Concentrator
+from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
+from hubd.xmpp.errors import ErrorCondition
+from hubd.xmpp.remote_control import RemoteControl
+from hubd.xmpp.remote_readout import RemoteReader
+from hubd.xmpp.remote_tree_events import remote_tree_element, tree_changes
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
 
@@ -29,11 +36,16 @@ class IotServices:
         hub: Hub,
         access: AccessPolicy,
         history: Store | None = None,
-        children: ChildSources | None = None,
+        remotes: RemoteSources | None = None,
+        loop_guard: Callable[[str], str | None] | None = None,
     ) -> None:
-        self.readout = ReadoutService(xmpp, hub, access, history)
-        self.control = ControlService(xmpp, hub, access)
-        self.concentrator = Concentrator(hub, access, children)
+        # Other hubs (remotes:): browsed and read through this one, under its identity.
+        reader = RemoteReader(xmpp, remotes) if remotes else None
+        self.readout = ReadoutService(xmpp, hub, access, history, reader)
+        remote_control = RemoteControl(xmpp, remotes, access) if remotes else None
+        self.control = ControlService(xmpp, hub, access, remote_control)
+        browse = RemoteBrowse(remotes, access) if remotes else None
+        self.concentrator = Concentrator(hub, access, browse)
         xmpp.register_handler(
             CoroutineCallback(
                 "iot concentrator",
@@ -43,6 +55,10 @@ class IotServices:
         )
         xmpp.plugin["xep_0030"].add_feature(NS_CONCENTRATORS)
         self.xmpp = xmpp
+        #: Why a requester's tree requests are refused (it is a remote listing this hub).
+        self.loop_guard = loop_guard
+        # Each remote's nodes as last shown: tree events say what changed since.
+        self._remote_seen: dict[str, dict[str, RemoteNode]] = {}
         hub.add_listener(self)
         hub.add_tree_listener(self)
         # XEP-0326 data-source subscriptions last only while both sides are present.
@@ -54,12 +70,32 @@ class IotServices:
     async def _on_concentrator(self, iq: Any) -> None:
         element = payload(iq, "{" + NS_CONCENTRATORS + "}")
         assert element is not None
+        if self.loop_guard is not None and (loop := self.loop_guard(str(iq["from"]))):
+            send_error(iq, ErrorCondition("cancel", "conflict", loop))
+            return
         await self.concentrator.access.ensure(str(iq["from"]))  # XEP-0324
         answer = self.concentrator.handle(str(iq["from"]), element)
         if answer.error is None:
             send_result(iq, answer.payload)
         else:
             send_error(iq, answer.error, beside=answer.payload)
+
+    def on_remote_changed(self, source: RemoteSource) -> None:
+        """A remote's nodes or state changed: tell who subscribed to its data source here."""
+        shown = {node.node_id: node for node in source.nodes()}
+        before = self._remote_seen.get(source.id, {})
+        self._remote_seen[source.id] = shown
+        subscribers = self.concentrator.subscribers_of(source.id)
+        if not subscribers:
+            return
+        for kind, node in tree_changes(before, shown):
+            key = remote_node_key(source.id, node.node_id)
+            for requester, sub in subscribers:
+                if kind in sub.events and self.concentrator.access.allows(
+                    requester, Role.READER, key
+                ):
+                    element = remote_tree_element(kind, node, source.id, sub)
+                    send_message(self.xmpp, JID(requester), element)
 
     def _send_tree_event(self, kind: str, node: Node) -> None:
         for requester, element in self.concentrator.tree_event(kind, node):

@@ -1,12 +1,21 @@
 """Remote hubs (``remotes:``): fetch each one's tree with its own XEP-0326 requests.
 
 The remote is asked ``getAllNodes`` on its ``MeteringTopology`` at every
-session start of this hub and whenever the remote's presence arrives (it comes
-online, or its status line changes because one of its devices did); what it
-answers goes into its :class:`~hubd.core.remote_source.RemoteSource`.  Its
+session start of this hub, whenever the remote's presence arrives (it comes
+online, or its status line changes because one of its devices did) and on
+each of its own tree events (this hub subscribes to them after each fetch);
+what it answers goes into its :class:`~hubd.core.remote_source.RemoteSource`.  Its
 presence going unavailable, a refusal, or no answer within its ``timeout``
 turns its nodes offline with the reason (logged once); the next presence or
-reconnect brings them back.
+reconnect brings them back, and a remote that is present but silent (no
+answer to a tree request, a readout or a control) is asked again with
+backoff until it answers.
+
+A loop (this hub lists a remote that lists this hub) is refused, not
+followed: a remote hub asking this one for its tree is a hub that has this one
+as a data source.  This hub then stops fetching it and answers it
+``conflict`` with :data:`~hubd.core.remote_source.LOOP`; the other hub, told
+so, refuses the loop in turn.  Both say it once, at ERROR.
 
 This hub asks for a presence subscription to each remote once per session
 when the roster shows none: the remote hub approves it because it lists this
@@ -23,14 +32,22 @@ from typing import Any
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
 
-from hubd.core.remote_source import RemoteSource, RemoteSources
+from hubd.core.backoff import Backoff
+from hubd.core.remote_source import LOOP, RemoteSource, RemoteSources
 from hubd.errors import BadRequest
-from hubd.xmpp.concentrator_remote import build_get_all_nodes, parse_remote_nodes
+from hubd.xmpp.concentrator import TREE_EVENTS
+from hubd.xmpp.concentrator_remote import build_get_all_nodes, build_subscribe, parse_remote_nodes
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
+from hubd.xmpp.stanzas import PayloadMatcher
 
 _LOGGER = logging.getLogger(__name__)
 
 GONE = "the remote hub went offline"
+#: Seconds before asking a silent remote again, doubling up to RETRY_CAP.
+RETRY_BASE = 2.0
+RETRY_CAP = 300.0
 
 
 class RemoteHubs:
@@ -43,6 +60,16 @@ class RemoteHubs:
         self.listeners: list[Callable[[RemoteSource], None]] = []
         self._dirty: set[str] = set()
         self._kick = asyncio.Event()
+        # Silent remotes: when to ask each again (loop time), and how long to wait after.
+        self._due: dict[str, float] = {}
+        self._backoff = {s.id: Backoff(RETRY_BASE, RETRY_CAP) for s in sources}
+        xmpp.register_handler(
+            Callback(
+                "remote tree events",
+                PayloadMatcher("message", NS_CONCENTRATORS, TREE_EVENTS),
+                self._on_tree_event,
+            )
+        )
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("presence_available", self._on_available)
         xmpp.add_event_handler("presence_unavailable", self._on_unavailable)
@@ -59,10 +86,42 @@ class RemoteHubs:
         if source is not None:
             self.refresh(source.id)
 
+    def _on_tree_event(self, message: Any) -> None:
+        # A remote's own tree event (it subscribed us after each fetch): fetch again.
+        source = self.sources.by_jid(str(message["from"]))
+        if source is not None and not source.looped:
+            self.refresh(source.id)
+
     def _on_unavailable(self, presence: Any) -> None:
         source = self.sources.by_jid(str(presence["from"]))
-        if source is not None and source.set_offline(GONE):
+        if source is None:
+            return
+        self._due.pop(source.id, None)  # its next presence brings it back
+        if source.set_offline(GONE):
             self._changed(source)
+
+    def not_answering(self, source: RemoteSource, reason: str) -> None:
+        """A request to ``source`` went unanswered: offline, and asked again later."""
+        if source.set_offline(reason):
+            self._changed(source)
+        self._retry_later(source)
+
+    def loop_refusal(self, requester: str) -> str | None:
+        """Why a concentrator request from ``requester`` is refused (a loop), or None."""
+        source = self.sources.by_bare(requester)
+        if source is None:
+            return None
+        if source.refuse_loop():
+            self._due.pop(source.id, None)
+            self._changed(source)
+        return LOOP
+
+    def _retry_later(self, source: RemoteSource) -> None:
+        if source.looped or source.id in self._due:
+            return
+        delay = self._backoff[source.id].next_delay()
+        self._due[source.id] = asyncio.get_running_loop().time() + delay
+        self._kick.set()  # the run task recomputes its wait
 
     def refresh_all(self) -> None:
         """Fetch every remote's tree again (soon, in the run task)."""
@@ -75,11 +134,21 @@ class RemoteHubs:
         self._kick.set()
 
     async def run(self) -> None:
-        """Fetch what was asked for, until cancelled."""
+        """Fetch what was asked for, and silent remotes again when due, until cancelled."""
+        loop = asyncio.get_running_loop()
         while True:
-            await self._kick.wait()
+            wait = max(min(self._due.values()) - loop.time(), 0) if self._due else None
+            try:
+                async with asyncio.timeout(wait):
+                    await self._kick.wait()
+            except TimeoutError:
+                pass  # a retry is due
             self._kick.clear()
-            wanted = [s for s in self.sources if s.id in self._dirty]
+            now = loop.time()
+            for source_id in [i for i, due in self._due.items() if due <= now]:
+                del self._due[source_id]
+                self._dirty.add(source_id)
+            wanted = [s for s in self.sources if s.id in self._dirty and not s.looped]
             self._dirty.clear()
             # Each fetch has its own timeout; one slow remote never holds up another.
             await asyncio.gather(*(self._fetch(source) for source in wanted))
@@ -87,23 +156,43 @@ class RemoteHubs:
     async def _fetch(self, source: RemoteSource) -> None:
         iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
         iq.xml.append(build_get_all_nodes())
+        silent = True  # no good answer: ask again later
         try:
             result = await iq.send(timeout=source.timeout)
         except IqTimeout:
             changed = source.set_offline(f"no answer within {source.timeout:g} s")
         except IqError as err:
-            changed = source.set_offline(f"refused the tree request: {err.condition}")
+            error = err.iq["error"]
+            if error["condition"] == "conflict" and error["text"] == LOOP:
+                changed, silent = source.refuse_loop(), False  # the other hub found the loop
+            else:
+                said = error["text"] or err.condition
+                changed = source.set_offline(f"refused the tree request: {said}")
         else:
             answer = next(iter(result.xml), None)
             try:
                 if answer is None:
                     raise BadRequest("an empty answer")
                 source.replace_nodes(parse_remote_nodes(answer))
-                changed = True
+                changed, silent = True, False
+                self._backoff[source.id].reset()
+                await self._subscribe(source)
             except BadRequest as err:
                 changed = source.set_offline(f"an unreadable tree: {err}")
         if changed:
             self._changed(source)
+        if silent:
+            self._retry_later(source)
+
+    async def _subscribe(self, source: RemoteSource) -> None:
+        """Ask for the remote's tree events (again: a remote forgets them when we go away)."""
+        iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
+        iq.xml.append(build_subscribe())
+        try:
+            await iq.send(timeout=source.timeout)
+        except (IqError, IqTimeout) as err:
+            # Presence changes still bring its tree again; nothing is lost but promptness.
+            _LOGGER.info("remote %s sends no tree events: %s", source.id, err)
 
     def _changed(self, source: RemoteSource) -> None:
         for listener in self.listeners:

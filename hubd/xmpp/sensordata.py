@@ -25,10 +25,13 @@ from hubd.core.hub import Hub
 from hubd.core.limits import RateLimited
 from hubd.core.model import Category, FieldSpec, FieldValue
 from hubd.core.node import Node
+from hubd.core.remote_settings import remote_node_key
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
 from hubd.events.store import Store
 from hubd.events.subscriptions import decode_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.remote_readout import RemoteReader
+from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,
     NS_SENSORDATA,
@@ -65,12 +68,18 @@ class ReadoutService:
     """Answers XEP-0323 read-out requests from the hub's nodes."""
 
     def __init__(
-        self, xmpp: ClientXMPP, hub: Hub, access: AccessPolicy, history: Store | None = None
+        self,
+        xmpp: ClientXMPP,
+        hub: Hub,
+        access: AccessPolicy,
+        history: Store | None = None,
+        remote: RemoteReader | None = None,
     ) -> None:
         self.xmpp = xmpp
         self.hub = hub
         self.access = access
         self.history = history
+        self.remote = remote
         self._readouts: dict[tuple[str, int], asyncio.Task[None]] = {}
         xmpp.register_handler(
             CoroutineCallback(
@@ -98,7 +107,7 @@ class ReadoutService:
             if element.tag.endswith("}cancel"):
                 self._cancel(iq, requester, parse_cancel(element))
             else:
-                self._start(iq, requester, parse_req(element))
+                self._start(iq, requester, parse_req(element), element)
         except HubdError as err:
             condition = condition_for(err)
             rejected = build_rejected(element.get("seqnr", ""), condition.text)
@@ -111,7 +120,7 @@ class ReadoutService:
         task.cancel()
         send_result(iq, build_cancelled(seqnr))
 
-    def _start(self, iq: Any, requester: str, request: ReadRequest) -> None:
+    def _start(self, iq: Any, requester: str, request: ReadRequest, element: Element) -> None:
         key = (requester, request.seqnr)
         if key in self._readouts:
             raise BadRequest(f"seqnr {request.seqnr} is already in use by a readout in progress")
@@ -120,11 +129,14 @@ class ReadoutService:
         if mine >= self.access.limits.max_readouts:
             # Scheduled readouts (``when``) would otherwise pile up as tasks for 24 h.
             raise RateLimited(f"{mine} readouts are already in progress or scheduled; wait.")
-        nodes = self._resolve(request.nodes, requester)
+        remote_refs = self._remote_refs(request.nodes, requester)
+        local = [ref for ref in request.nodes if ref not in remote_refs]
+        # No refs: every node, here and at the remotes; refs all remote: none of this hub's.
+        nodes = self._resolve(local, requester) if local or not request.nodes else []
         delay = _delay_until(request.when)
         send_result(iq, build_accepted(request.seqnr, queued=delay > 0))
         task = asyncio.create_task(
-            self._run(iq["from"], request, nodes, delay),
+            self._run(iq["from"], request, nodes, delay, (element, remote_refs)),
             name=f"readout {requester} {request.seqnr}",
         )
         self._readouts[key] = task
@@ -146,24 +158,87 @@ class ReadoutService:
         # A nodeId named twice (other sourceId/cacheType) is one node here: ids are unique.
         return [visible[node_id] for node_id in dict.fromkeys(r.node_id for r in refs)]
 
-    async def _run(self, to: JID, request: ReadRequest, nodes: list[Node], delay: float) -> None:
+    def _remote_refs(self, refs: Sequence[NodeRef], requester: str) -> dict[NodeRef, str]:
+        """The refs naming a remote hub's nodes, each with its source (all of them for none)."""
+        if self.remote is None:
+            return {}
+        sources = self.remote.sources
+
+        def readable(source_id: str, node_id: str) -> bool:
+            key = remote_node_key(source_id, node_id)
+            return self.access.allows(requester, Role.READER, key)
+
+        if not refs:  # all nodes: the remotes' too, those the requester may read
+            return {
+                NodeRef(n.node_id, s.id): s.id
+                for s in sources
+                for n in s.nodes()
+                if n.readable and readable(s.id, n.node_id)
+            }
+        remote = {ref: ref.source_id for ref in refs if ref.source_id in sources}
+        # A remote node the requester may not read here does not exist for it.
+        unknown = sorted(
+            ref.node_id
+            for ref, source_id in remote.items()
+            if (source := sources.get(source_id or "")) is None
+            or source.node(ref.node_id) is None
+            or not readable(source.id, ref.node_id)
+        )
+        if unknown:
+            raise NodeNotFound(", ".join(unknown))
+        return {ref: source_id for ref, source_id in remote.items() if source_id is not None}
+
+    async def _read_remotes(
+        self, original: Element, refs: dict[NodeRef, str]
+    ) -> list[RemoteAnswer]:
+        if self.remote is None or not refs:
+            return []
+        wanted: dict[str, list[str]] = {}
+        for ref, source_id in refs.items():
+            wanted.setdefault(source_id, [])
+            if ref.node_id not in wanted[source_id]:
+                wanted[source_id].append(ref.node_id)
+        reads = []
+        for source_id, node_ids in wanted.items():
+            source = self.remote.sources.get(source_id)
+            assert source is not None  # checked by _remote_refs
+            reads.append(self.remote.read(source, original, node_ids))
+        return await asyncio.gather(*reads)
+
+    async def _run(
+        self,
+        to: JID,
+        request: ReadRequest,
+        nodes: list[Node],
+        delay: float,
+        remote: tuple[Element, dict[NodeRef, str]],
+    ) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
             send_message(self.xmpp, to, build_started(request.seqnr))
-        results = await asyncio.gather(*(self._read(node, request, str(to)) for node in nodes))
-        if not results:
-            send_message(self.xmpp, to, build_fields(request.seqnr, [], done=True))
-            return
-        for index, result in enumerate(results):
-            done = index == len(results) - 1
+        # The hub's own nodes and the remotes' at the same time: one slow side holds up neither.
+        results, answers = await asyncio.gather(
+            asyncio.gather(*(self._read(node, request, str(to)) for node in nodes)),
+            self._read_remotes(*remote),
+        )
+        elements: list[Element] = []
+        for result in results:
             ref = NodeRef(result.node.id, result.node.source)
-            element: Element
             if result.error is not None:
                 stamp = datetime.now(UTC)
-                element = build_failure(request.seqnr, [(ref, stamp, result.error)], done=done)
+                elements.append(build_failure(request.seqnr, [(ref, stamp, result.error)], False))
             else:
                 readings = [NodeReadings(ref, result.values)]
-                element = build_fields(request.seqnr, readings, done=done)
+                elements.append(build_fields(request.seqnr, readings, done=False))
+        for answer in answers:
+            if answer.nodes:
+                elements.append(build_message(request.seqnr, "fields", answer.nodes, False))
+            if answer.errors:
+                elements.append(build_message(request.seqnr, "failure", answer.errors, False))
+        if not elements:
+            elements.append(build_fields(request.seqnr, [], done=False))
+        elements[-1].set("done", "true")  # the last message says done, whatever it carries
+        for element in elements:
             send_message(self.xmpp, to, element)
 
     async def _read(self, node: Node, request: ReadRequest, requester: str) -> _NodeResult:

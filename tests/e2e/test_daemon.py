@@ -12,6 +12,7 @@ from slixmpp import JID
 from slixmpp.exceptions import IqError
 from xmpp_client import TestClient, connect_client
 
+from hubd.core.omemo_settings import omemo_installed
 from hubd.testing.prosody import ProsodyServer, find_free_port
 
 EXPECTED_FEATURES = {
@@ -25,6 +26,14 @@ EXPECTED_FEATURES = {
     "urn:xmpp:iot:events",
     "http://jabber.org/protocol/commands",
 }
+if omemo_installed():  # OMEMO on by default: 0.3's device lists, EME, and the pubsub plugin's
+    EXPECTED_FEATURES |= {
+        "eu.siacs.conversations.axolotl.devicelist+notify",
+        "urn:xmpp:eme:0",
+        "urn:xmpp:forward:0",
+        "http://jabber.org/protocol/shim",
+        "http://jabber.org/protocol/shim#SubID",
+    }
 
 
 async def disco_features(client: TestClient, jid: str) -> tuple[set[str], list[tuple[str, str]]]:

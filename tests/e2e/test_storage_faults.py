@@ -24,6 +24,7 @@ from test_events import devices
 from test_systemd_unit import NotifySocket
 from xmpp_client import TestClient, connect_client
 
+from hubd.core.omemo_settings import omemo_installed
 from hubd.events.store import Store
 from hubd.events.tables import HistoryRow, StoredSubscription
 from hubd.testing.prosody import ProsodyServer
@@ -153,7 +154,8 @@ async def test_a_damaged_store_is_moved_aside_and_the_hub_comes_online(
 
 @pytest.fixture
 def tiny_state(rig: Rig) -> Iterator[Path]:
-    with tiny_tmpfs(rig.state) as state:
+    # 4 MiB: room for hubd.sqlite and the OMEMO key store with 1 MiB to spare once freed.
+    with tiny_tmpfs(rig.state, "4m") as state:
         yield state
 
 
@@ -162,6 +164,9 @@ async def test_a_full_disk_keeps_control_readouts_and_live_events(
 ) -> None:
     await rig.start()
     await rig.notify.wait_for(lambda lines: "READY=1" in lines)
+    if omemo_installed():
+        # The OMEMO keys are written once after connecting; the disk fills after that.
+        await rig.hub.wait_for_log(r"OMEMO (ready|unavailable)", timeout=90)
     alice = await connect_client(prosody, "alice", "alicepass")
     bob = await connect_client(prosody, "bob", "bobpass")
     try:
