@@ -15,6 +15,9 @@
 # /opt/hubd/venv that sees the system's lgpio; /etc/hubd/xmpp.password (root
 # only: systemd hands it to hubd as a credential); the unit in
 # /etc/systemd/system/hubd.service, enabled and started.  Undo: scripts/uninstall-pi.sh.
+# On a plain Debian (no python3-lgpio in its archive) lgpio comes from PyPI into
+# the venv instead; without a running systemd (a chroot, a container, an image
+# being prepared) the unit is installed but nothing is started, and it says so.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +45,17 @@ fi
 
 say "installing Debian packages"
 apt-get update -q
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv python3-lgpio
+# python3-lgpio is Raspberry Pi OS's (and Ubuntu's); a plain Debian's archive lacks
+# it, and the venv gets PyPI's lgpio wheel instead (see "lgpio from PyPI" below).
+debian_packages=(python3-venv)
+lgpio_from_pypi=""
+if [ -n "$(apt-cache madison python3-lgpio 2>/dev/null)" ]; then
+  debian_packages+=(python3-lgpio)
+else
+  lgpio_from_pypi=yes
+  say "python3-lgpio is not in this system's package archive (plain Debian, not Raspberry Pi OS): lgpio will come from PyPI"
+fi
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${debian_packages[@]}"
 
 # Raspberry Pi OS has these groups; a plain Debian may lack gpio.  systemd refuses
 # to start a unit whose SupplementaryGroups= names a missing group.
@@ -63,6 +76,25 @@ say "installing hubd into $PREFIX/venv"
 [ -x "$PREFIX/venv/bin/python" ] || python3 -m venv --system-site-packages "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade \
   -c "$HERE/constraints.txt" "$SOURCE"
+
+# lgpio from PyPI, where the distribution has no python3-lgpio.  Upstream's lgpio
+# wheels cover CPython 3.9-3.12 on aarch64 (Bookworm's 3.11); for 3.13 and later
+# (Trixie) Adafruit builds the same source as adafruit-lgpio: the same `import
+# lgpio` that gpiozero's lgpio pin factory does.  Wheels only: the source
+# distribution needs SWIG and a compiler.  Without it only GPIO devices go offline.
+LGPIO_VERSION=0.2.2.0
+if [ -n "$lgpio_from_pypi" ] && ! "$PREFIX/venv/bin/python" -c "import lgpio" 2>/dev/null; then
+  lgpio_wheel=lgpio
+  if "$PREFIX/venv/bin/python" -c "import sys; sys.exit(sys.version_info < (3, 13))"; then
+    lgpio_wheel=adafruit-lgpio
+  fi
+  say "installing $lgpio_wheel $LGPIO_VERSION from PyPI into $PREFIX/venv (fallback for the missing python3-lgpio)"
+  if ! "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: \
+    "$lgpio_wheel==$LGPIO_VERSION"; then
+    say "warning: no $lgpio_wheel wheel for this Python and machine: GPIO devices will stay offline" \
+      "(\"pin factory 'lgpio' is not installed\") until lgpio is installed in $PREFIX/venv"
+  fi
+fi
 
 install -d -m 0750 -o root -g hubd "$CONF_DIR"
 install -m 0640 -o root -g hubd "$HERE/config.example.yaml" "$CONF_DIR/config.example.yaml"
@@ -137,10 +169,25 @@ trap 'rm -rf "$creds"' EXIT
 install -m 0400 "$CONF_DIR/xmpp.password" "$creds/xmpp-password"
 CREDENTIALS_DIRECTORY=$creds "$PREFIX/venv/bin/hubd" check -c "$CONF_DIR/config.yaml"
 
-say "installing and starting the service"
 install -m 0644 "$HERE/systemd/hubd.service" "$UNIT"
-systemctl daemon-reload
-systemctl enable hubd
-systemctl restart hubd
-systemctl --no-pager status hubd || true
-say "done.  Logs: journalctl -u hubd -f    Status: systemctl status hubd"
+# /run/systemd/system exists only while systemd runs as init (sd_booted(3)).
+if [ -d /run/systemd/system ]; then
+  say "installing and starting the service"
+  systemctl daemon-reload
+  systemctl enable hubd
+  systemctl restart hubd
+  systemctl --no-pager status hubd || true
+  say "done.  Logs: journalctl -u hubd -f    Status: systemctl status hubd"
+else
+  # A chroot, a container or an SD-card image being prepared: leave an installed,
+  # checkable hubd that the first boot starts, and start nothing here.
+  say "systemd is not running here (a chroot or a container?): installed $UNIT but started nothing"
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl enable hubd  # works offline: the link that makes the next boot start hubd
+  else
+    say "systemctl is not installed: enable the unit once systemd runs: systemctl enable hubd"
+  fi
+  say "with systemd running this step would run: systemctl daemon-reload; systemctl enable hubd; systemctl restart hubd"
+  say "done (installed, not started).  Check it as above: CREDENTIALS_DIRECTORY=<a directory" \
+    "holding xmpp-password> $PREFIX/venv/bin/hubd check -c $CONF_DIR/config.yaml"
+fi
