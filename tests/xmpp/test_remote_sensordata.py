@@ -8,6 +8,7 @@ passes on is the same ``<node>``/``<error>`` under the remote's ``sourceId``.
 
 from __future__ import annotations
 
+from xep0323_examples import DONE_4, FAILURE_2, FIELDS_1, REQ_4, REQ_6
 from xmlcompare import assert_same_xml, parse, payload
 
 from hubd.xmpp.remote_sensordata import (
@@ -19,47 +20,6 @@ from hubd.xmpp.remote_sensordata import (
     take,
 )
 from hubd.xmpp.sensordata_xml import NS_SENSORDATA
-
-REQ_6 = """<iq type='get'
-  from='client@example.org/amr'
-  to='device@example.org'
-  id='S0006'>
-  <req xmlns='urn:xmpp:iot:sensordata' seqnr='6' momentary='true'>
-    <node nodeId='Device04'/>
-    <field name='Energy'/>
-    <field name='Power'/>
-  </req>
-</iq>"""
-
-REQ_4 = """<iq type='get'
-  from='client@example.org/amr'
-  to='device@example.org'
-  id='S0004'>
-  <req xmlns='urn:xmpp:iot:sensordata' seqnr='4' all='true' when='2013-03-07T19:00:00'/>
-</iq>"""
-
-FIELDS_1 = """<message from='device@example.org'
-  to='client@example.org/amr'>
-  <fields xmlns='urn:xmpp:iot:sensordata' seqnr='1' done='true'>
-    <node nodeId='Device01'>
-      <timestamp value='2013-03-07T16:24:30'>
-        <numeric name='Temperature' momentary='true' automaticReadout='true' value='23.4' unit='°C'/>
-      </timestamp>
-    </node>
-  </fields>
-</message>"""
-
-FAILURE_2 = """<message from='device@example.org'
-  to='client@example.org/amr'>
-  <failure xmlns='urn:xmpp:iot:sensordata' seqnr='2' done='true'>
-    <error nodeId='Device01' timestamp='2013-03-07T17:13:30'>Timeout.</error>
-  </failure>
-</message>"""
-
-DONE_4 = """<message from='device@example.org'
-  to='client@example.org/amr'>
-  <done xmlns='urn:xmpp:iot:sensordata' seqnr='4'/>
-</message>"""
 
 
 def test_the_request_sent_on_keeps_categories_and_fields_under_this_hubs_seqnr() -> None:
