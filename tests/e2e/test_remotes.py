@@ -82,7 +82,7 @@ async def house(
             yield front
 
 
-def _nodes(response: Element | IqFailure) -> dict[str, Element]:
+def nodes_by_id(response: Element | IqFailure) -> dict[str, Element]:
     assert isinstance(response, Element), response
     return {n.get("nodeId", ""): n for n in response.findall(f"{{{CONC}}}node")}
 
@@ -101,7 +101,9 @@ async def test_remote_is_a_child_source_with_its_nodes(
     assert isinstance(root, Element)
     assert root[0].get("hasChildren") == "true"
 
-    nodes = _nodes(await iq(bob, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    nodes = nodes_by_id(
+        await iq(bob, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    )
     assert set(nodes) == {"door", "light"}
     assert nodes["door"].get("sourceId") == "garage"
     assert nodes["door"].get("displayName") == "Garage door"
@@ -109,7 +111,7 @@ async def test_remote_is_a_child_source_with_its_nodes(
     assert nodes["light"].get("isControllable") == "true"
     assert nodes["door"].get("state") == "None"
     # The house's own root holds only its own nodes: ids are unique within one hub only.
-    own = _nodes(
+    own = nodes_by_id(
         await iq(bob, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='MeteringTopology'/>")
     )
     assert set(own) == {"porch-light", "front-door"}
@@ -155,7 +157,7 @@ async def test_remote_offline_and_back(
     house.mark()
     await garage.stop()
     await house.wait_for_log(r"remote garage \S+ offline: the remote hub went offline")
-    nodes = _nodes(
+    nodes = nodes_by_id(
         await iq(
             alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage' messages='true'/>"
         )
@@ -170,7 +172,9 @@ async def test_remote_offline_and_back(
     house.mark()
     garage.start()
     await house.wait_for_log(r"remote garage \S+ online: 2 node\(s\)")
-    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    nodes = nodes_by_id(
+        await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    )
     assert nodes["door"].get("state") == "None"
     assert house.log().count("offline: the remote hub went offline") == 1  # said once
 
@@ -319,14 +323,14 @@ async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
     assert payloads[1].get("done") == "true"
 
 
-def _set_light(value: str, source: str = " sourceId='garage'") -> str:
+def set_light(value: str, source: str = " sourceId='garage'") -> str:
     return (
         f"<set xmlns='{CTRL}'><node nodeId='light'{source}/>"
         f"<boolean name='state' value='{value}'/></set>"
     )
 
 
-async def _garage_light(alice: TestClient, garage: HubdProcess) -> str:
+async def garage_light(alice: TestClient, garage: HubdProcess) -> str:
     """The light's state as the garage hub itself reads it (alice owns the garage)."""
     _, payloads = await readout(
         alice,
@@ -340,10 +344,10 @@ async def _garage_light(alice: TestClient, garage: HubdProcess) -> str:
 async def test_set_a_remote_node_carried_out_at_the_remote(
     house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
 ) -> None:
-    answer = await iq(carol, house.jid, _set_light("true"), kind="set")
+    answer = await iq(carol, house.jid, set_light("true"), kind="set")
     assert isinstance(answer, Element), answer
     assert answer.tag == f"{{{CTRL}}}setResponse"
-    assert await _garage_light(alice, garage) == "true"
+    assert await garage_light(alice, garage) == "true"
     # Each hub audits it: the house who asked, the garage the house hub that asked it.
     await house.wait_for_log(r"control by carol@\S+: garage: light\.state = 'true' done")
     await garage.wait_for_log(r"control by hub@\S+: light\.state = True done")
@@ -362,11 +366,11 @@ async def test_the_remotes_forbidden_comes_back_as_such(
     house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
 ) -> None:
     # The garage lists the house hub as a reader only: carol controls here, not there.
-    refused = await iq(carol, house.jid, _set_light("true"), kind="set")
+    refused = await iq(carol, house.jid, set_light("true"), kind="set")
     assert isinstance(refused, IqFailure)
     assert refused.condition == "forbidden"
     assert refused.text.startswith("garage: ")
-    assert await _garage_light(alice, garage) == "false"
+    assert await garage_light(alice, garage) == "false"
     await house.wait_for_log(
         r"control by carol@\S+: garage: light.* refused: the remote hub refused"
     )
@@ -376,11 +380,11 @@ async def test_trust_here_comes_first(
     house: HubdProcess, garage: HubdProcess, bob: TestClient, mallory: TestClient
 ) -> None:
     garage.mark()
-    reader = await iq(bob, house.jid, _set_light("true"), kind="set")
+    reader = await iq(bob, house.jid, set_light("true"), kind="set")
     assert isinstance(reader, IqFailure)
     assert reader.condition == "forbidden"
     assert reader.text == "Access denied."
-    stranger = await iq(mallory, house.jid, _set_light("true"), kind="set")
+    stranger = await iq(mallory, house.jid, set_light("true"), kind="set")
     assert isinstance(stranger, IqFailure)
     assert stranger.condition == "forbidden"
     across = await iq(
@@ -411,9 +415,11 @@ async def test_the_remotes_own_access_grants_its_nodes_only(
     )
     assert isinstance(own, IqFailure)
     assert own.condition == "item-not-found"
-    tree = _nodes(await iq(mallory, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    tree = nodes_by_id(
+        await iq(mallory, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    )
     assert set(tree) == {"door", "light"}
-    refused = await iq(mallory, house.jid, _set_light("true"), kind="set")
+    refused = await iq(mallory, house.jid, set_light("true"), kind="set")
     assert isinstance(refused, IqFailure)
     assert refused.condition == "forbidden"
 
@@ -439,9 +445,9 @@ async def test_chat_reads_sets_and_lists_remote_devices(
         "Garage light (garage): state off"
     )
     assert await _say(carol, house, "set garage/light on") == "garage/light: state on"
-    assert await _garage_light(alice, garage) == "true"
+    assert await garage_light(alice, garage) == "true"
     assert await _say(carol, house, "set garage/light state off") == "garage/light: state off"
-    assert await _garage_light(alice, garage) == "false"
+    assert await garage_light(alice, garage) == "false"
     listing = (await _say(carol, house, "list")).splitlines()
     # Grouped by source: this hub's devices, then the garage's under its id.
     assert listing[0] == "2 devices:"
@@ -496,7 +502,9 @@ async def test_a_loop_is_refused_not_followed(
         names = {s.get("sourceId"): s.get("name") for s in sources}
         assert names["garage"] == "garage hub (offline)"
         assert (
-            _nodes(await iq(alice, front.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+            nodes_by_id(
+                await iq(alice, front.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+            )
             == {}
         )
         _, payloads = await readout(
@@ -547,7 +555,7 @@ async def test_adhoc_forms_read_and_set_remote_devices(
     assert "garage/light." in options
     assert "garage/door." not in options  # an input: the garage says it cannot be controlled
     assert (kind, text) == ("info", "garage/light: state on")
-    assert await _garage_light(alice, garage) == "true"
+    assert await garage_light(alice, garage) == "true"
 
 
 def _tree_event(kind: str, node_id: str) -> Any:

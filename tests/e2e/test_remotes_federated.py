@@ -21,20 +21,11 @@ from federated import start_federation
 from hubd_process import DEFAULT_DEVICES, HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
 from pty_device import Pty
+from test_remotes import GARAGE_DEVICES, garage_light, nodes_by_id, set_light
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.federation import Federation
 
-GARAGE_DEVICES = """
-  - id: door
-    name: Garage door
-    driver: gpio.input
-    pin: 5
-  - id: light
-    name: Garage light
-    driver: gpio.output
-    pin: 6
-"""
 ONLINE = r"remote garage \S+ online: 2 node\(s\)"
 
 
@@ -125,28 +116,6 @@ async def carol(federation: Federation) -> AsyncIterator[TestClient]:
     await client.disconnect_and_wait()
 
 
-def _nodes(response: Element | IqFailure) -> dict[str, Element]:
-    assert isinstance(response, Element), response
-    return {n.get("nodeId", ""): n for n in response.findall(f"{{{CONC}}}node")}
-
-
-def _set_light(value: str) -> str:
-    return (
-        f"<set xmlns='{CTRL}'><node nodeId='light' sourceId='garage'/>"
-        f"<boolean name='state' value='{value}'/></set>"
-    )
-
-
-async def _garage_light(alice: TestClient, garage: HubdProcess) -> str:
-    """The light's state as the garage hub itself reads it (alice, across s2s, owns it)."""
-    _, payloads = await readout(
-        alice,
-        garage.jid,
-        f"<req xmlns='{SD}' seqnr='90' momentary='true'><node nodeId='light'/></req>",
-    )
-    return field_values(payloads[0])["light"]["state"]
-
-
 async def test_browse_the_garage_across_servers(house: HubdProcess, alice: TestClient) -> None:
     assert house.jid.startswith("hub@home.localhost/")
     children = await iq(
@@ -155,7 +124,9 @@ async def test_browse_the_garage_across_servers(house: HubdProcess, alice: TestC
     assert isinstance(children, Element), children
     sources = {s.get("sourceId"): s.get("name") for s in children.findall(f"{{{CONC}}}dataSource")}
     assert sources == {"gpio": sources["gpio"], "garage": "garage hub"}
-    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    nodes = nodes_by_id(
+        await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    )
     assert set(nodes) == {"door", "light"}
     assert nodes["door"].get("displayName") == "Garage door"
     assert nodes["light"].get("isControllable") == "true"
@@ -187,10 +158,10 @@ async def test_read_a_garage_node_across_servers(house: HubdProcess, carol: Test
 async def test_set_a_garage_node_carried_out_at_the_garage(
     house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
 ) -> None:
-    answer = await iq(carol, house.jid, _set_light("true"), kind="set")
+    answer = await iq(carol, house.jid, set_light("true"), kind="set")
     assert isinstance(answer, Element), answer
     assert answer.tag == f"{{{CTRL}}}setResponse"
-    assert await _garage_light(alice, garage) == "true"
+    assert await garage_light(alice, garage) == "true"
     # The garage audits the house hub, by its address on the other server.
     await garage.wait_for_log(r"control by hub@home\.localhost\S*: light\.state = True done")
     await house.wait_for_log(r"control by carol@home\.localhost\S*: garage: light\.state")
@@ -200,11 +171,11 @@ async def test_a_read_only_grant_gives_the_garages_forbidden(
     house: HubdProcess, garage: HubdProcess, carol: TestClient, alice: TestClient
 ) -> None:
     # Carol controls at the house; the garage lets the house hub read only.
-    refused = await iq(carol, house.jid, _set_light("true"), kind="set")
+    refused = await iq(carol, house.jid, set_light("true"), kind="set")
     assert isinstance(refused, IqFailure)
     assert refused.condition == "forbidden"
     assert refused.text.startswith("garage: ")
-    assert await _garage_light(alice, garage) == "false"
+    assert await garage_light(alice, garage) == "false"
 
 
 async def test_the_garage_stopped_goes_offline_and_comes_back(
@@ -213,7 +184,7 @@ async def test_the_garage_stopped_goes_offline_and_comes_back(
     house.mark()
     await garage.stop()
     await house.wait_for_log(r"remote garage \S+ offline: the remote hub went offline")
-    nodes = _nodes(
+    nodes = nodes_by_id(
         await iq(
             alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage' messages='true'/>"
         )
@@ -233,7 +204,9 @@ async def test_the_garage_stopped_goes_offline_and_comes_back(
     house.mark()
     garage.start()
     await house.wait_for_log(ONLINE, timeout=30)
-    nodes = _nodes(await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>"))
+    nodes = nodes_by_id(
+        await iq(alice, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
+    )
     assert nodes["door"].get("state") == "None"
     _, payloads = await readout(
         alice,
