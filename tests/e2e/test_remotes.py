@@ -558,7 +558,7 @@ async def test_adhoc_forms_read_and_set_remote_devices(
     assert await garage_light(alice, garage) == "true"
 
 
-def _tree_event(kind: str, node_id: str) -> Any:
+def tree_event(kind: str, node_id: str) -> Any:
     def wanted(message: Any) -> bool:
         element = message.xml.find(f"{{{CONC}}}{kind}")
         return element is not None and element.get("nodeId") == node_id
@@ -573,12 +573,12 @@ async def test_tree_events_of_a_remote_source(
     assert isinstance(subscribed, Element), subscribed
     await garage.stop()
     for node_id in ("door", "light"):
-        message = await alice.wait_message(_tree_event("nodeStatusChanged", node_id))
+        message = await alice.wait_message(tree_event("nodeStatusChanged", node_id))
         event = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
         assert (event.get("sourceId"), event.get("state")) == ("garage", "ErrorUnsigned")
         assert event.findtext(f"{{{CONC}}}message") == "garage: the remote hub went offline"
     garage.start()
-    message = await alice.wait_message(_tree_event("nodeStatusChanged", "door"), timeout=20)
+    message = await alice.wait_message(tree_event("nodeStatusChanged", "door"), timeout=20)
     assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
 
 
@@ -630,7 +630,7 @@ async def test_a_remotes_own_tree_event_brings_its_tree_again(
                 fromstring(f"<nodeAdded xmlns='{CONC}' sourceId='MeteringTopology' nodeId='fan'/>")
             )
             event.send()
-            message = await alice.wait_message(_tree_event("nodeAdded", "fan"))
+            message = await alice.wait_message(tree_event("nodeAdded", "fan"))
             added = message.xml.find(f"{{{CONC}}}nodeAdded")
             assert (added.get("sourceId"), added.get("displayName")) == ("shed", "Fan")
     finally:

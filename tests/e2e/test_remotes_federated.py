@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -21,7 +20,7 @@ from federated import start_federation
 from hubd_process import DEFAULT_DEVICES, HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
 from pty_device import Pty
-from test_remotes import GARAGE_DEVICES, garage_light, nodes_by_id, set_light
+from test_remotes import GARAGE_DEVICES, garage_light, nodes_by_id, set_light, tree_event
 from xmpp_client import TestClient, connect_client
 
 from hubd.testing.federation import Federation
@@ -240,14 +239,6 @@ async def test_strangers_on_either_server_are_refused_here(
     assert "mallory" not in garage.log()[before:]  # nothing of it reached the garage
 
 
-def _status_changed(node_id: str) -> Any:
-    def wanted(message: Any) -> bool:
-        element = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
-        return element is not None and element.get("nodeId") == node_id
-
-    return wanted
-
-
 async def test_tree_events_of_the_garage_across_servers(
     house: HubdProcess, garage: HubdProcess, alice: TestClient
 ) -> None:
@@ -255,12 +246,12 @@ async def test_tree_events_of_the_garage_across_servers(
     assert isinstance(subscribed, Element), subscribed
     await garage.stop()
     for node_id in ("door", "light"):
-        message = await alice.wait_message(_status_changed(node_id))
+        message = await alice.wait_message(tree_event("nodeStatusChanged", node_id))
         event = message.xml.find(f"{{{CONC}}}nodeStatusChanged")
         assert (event.get("sourceId"), event.get("state")) == ("garage", "ErrorUnsigned")
         assert event.findtext(f"{{{CONC}}}message") == "garage: the remote hub went offline"
     garage.start()
-    message = await alice.wait_message(_status_changed("door"), timeout=30)
+    message = await alice.wait_message(tree_event("nodeStatusChanged", "door"), timeout=30)
     assert message.xml.find(f"{{{CONC}}}nodeStatusChanged").get("state") == "None"
 
 
