@@ -135,13 +135,20 @@ class HubdProcess:
         """Everything hubd printed so far."""
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
-    async def wait_for_log(self, pattern: str, timeout: float = 15.0, count: int = 1) -> str:  # noqa: ASYNC109
-        """Wait until ``pattern`` (a regex) appears ``count`` times in the log since the mark."""
+    async def wait_for_log(
+        self,
+        pattern: str,
+        timeout: float = 15.0,  # noqa: ASYNC109
+        count: int = 1,
+        since: int | None = None,
+    ) -> str:
+        """Wait until ``pattern`` (a regex) appears ``count`` times in the log since the mark
+        (or since the offset ``since``, a ``len(log())`` taken earlier)."""
         regex = re.compile(pattern)
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    text = self.log()[self._offset :]
+                    text = self.log()[self._offset if since is None else since :]
                     if len(regex.findall(text)) >= count:
                         return text
                     if self.proc is not None and self.proc.poll() is not None:
