@@ -156,12 +156,15 @@ class AdhocService:
 
     async def _watch_form(self, requester: JID, session: Session) -> Session:
         nodes = self.commands.lookup.nodes_for(str(requester))
-        if not nodes:
+        remote = self.commands.devices.remote
+        # Other hubs' devices (remotes:) after this hub's; the chat command watches them.
+        others = [] if remote is None else remote.devices_for(str(requester))
+        if not nodes and not others:
             return self._done(session, "No devices are configured.")
         form = self._form(
             "Watch a device", "Pick a device; each change then arrives as a chat message."
         )
-        _add_device_picker(form, nodes)
+        _add_device_picker(form, nodes, others)
         form.add_field(
             var="condition",
             ftype="text-single",

@@ -19,6 +19,7 @@ from hubd_process import HubdProcess
 from iot_client import SD, IqFailure, field_values, iq
 from pty_device import Pty
 from slixmpp import Message
+from test_remotes import _command
 from xmpp_client import TestClient
 
 from hubd.testing.prosody import ProsodyServer
@@ -233,3 +234,20 @@ async def test_chat_watch_of_a_remote_device(
     await house.wait_for_log(r"unsubscribed at remote garage from weather")
     refused = await _say(alice, house, "watch garage/attic")
     assert refused.startswith("garage has no device 'attic'"), refused
+
+
+async def test_adhoc_watch_form_lists_and_watches_a_remote_device(
+    house: HubdProcess, device: Pty, carol: TestClient
+) -> None:
+    """XEP-0050 "Watch a device": garage/weather offered after the house's own, then watched."""
+    # carol may read the garage's nodes (remotes[].access), not the house's porch light.
+    options, (kind, text) = await _command(
+        carol, house, "watch", {"device": "garage/weather", "condition": "temperature > 25"}
+    )
+    assert options == ["garage/weather"], options
+    assert kind == "info", text
+    assert text.startswith("Watching garage/weather (temperature > 25)"), text
+    await house.wait_for_log(r"subscribed at remote garage to weather")
+    device.write(b'{"temperature": 26.0}\n')
+    line = await carol.wait_message(lambda m: "temperature" in (m["body"] or ""), timeout=15)
+    assert line["body"] == "garage/weather: temperature 26.0 °C", line["body"]
