@@ -10,11 +10,11 @@ nodes, shown offline with the reason, so people still see what is missing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from hubd.core.remote_settings import RemoteSettings
+from hubd.core.remote_settings import RemoteSettings, remote_node_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -151,3 +151,16 @@ class RemoteSources:
         """The remote whose account is ``jid``'s (any resource): another hub asking this one."""
         bare = jid.split("/", 1)[0].lower()
         return next((s for s in self._sources.values() if s.settings.bare == bare), None)
+
+    def readable_keys(self, readable: Callable[[str], bool]) -> list[str]:
+        """``garage/door`` of every remote node shown now that ``readable`` allows.
+
+        For a subscription naming no node (all nodes): like the hub's own nodes,
+        those there now; a node a remote adds later is not included.
+        """
+        return [
+            remote_node_key(source.id, node.node_id)
+            for source in self._sources.values()
+            for node in source.nodes()
+            if node.readable and readable(remote_node_key(source.id, node.node_id))
+        ]

@@ -225,8 +225,9 @@ class EventService:
 
     def _nodes(self, refs: Sequence[NodeRef], requester: str) -> list[str]:
         visible = [n.id for n in self.access.visible(requester, self.hub.nodes)]
-        if not refs:
-            return visible  # all nodes: this hub's own (a remote's are named one by one)
+        readable = lambda key: self.access.allows(requester, Role.READER, key)  # noqa: E731
+        if not refs:  # all nodes: this hub's own, then the remotes' the asker may read
+            return visible + ([] if self.remote is None else self.remote.all_keys(readable))
         remote = (
             [] if self.remote is None else [r for r in refs if r.source_id in self.remote.sources]
         )
@@ -235,13 +236,7 @@ class EventService:
         unknown = sorted({r.node_id for r in refs} - set(visible))
         if unknown:
             raise NodeNotFound(", ".join(unknown))
-        keys = (
-            []
-            if self.remote is None
-            else self.remote.node_keys(
-                remote, lambda key: self.access.allows(requester, Role.READER, key)
-            )
-        )
+        keys = [] if self.remote is None else self.remote.node_keys(remote, readable)
         return list(dict.fromkeys([*(r.node_id for r in refs), *keys]))
 
     def _check_count(self, subscriber: str, node_ids: Sequence[str]) -> None:

@@ -258,3 +258,7 @@ class RemoteEvents:
         if unknown:
             raise NodeNotFound(", ".join(sorted(set(unknown))))
         return keys
+
+    def all_keys(self, readable: Callable[[str], bool]) -> list[str]:
+        """The proxies' keys of every remote node the asker may read (all nodes)."""
+        return self.sources.readable_keys(readable)

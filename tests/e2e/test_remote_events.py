@@ -251,3 +251,23 @@ async def test_adhoc_watch_form_lists_and_watches_a_remote_device(
     device.write(b'{"temperature": 26.0}\n')
     line = await carol.wait_message(lambda m: "temperature" in (m["body"] or ""), timeout=15)
     assert line["body"] == "garage/weather: temperature 26.0 °C", line["body"]
+
+
+async def test_subscribe_to_all_nodes_covers_the_remotes_nodes(
+    house: HubdProcess, device: Pty, alice: TestClient, bob: TestClient
+) -> None:
+    """No <node>: the house's own nodes and the garage's the asker may read, with sourceId."""
+    accepted = await iq(alice, house.jid, f"<subscribe xmlns='{EV}' seqnr='9'/>")
+    assert isinstance(accepted, Element), accepted
+    await house.wait_for_log(r"subscribed to porch-light, garage/weather \(seqnr 9\)")
+    await house.wait_for_log(r"subscribed at remote garage to weather")
+    # bob may read the porch light only (a device grant): no garage node for him.
+    house.mark()
+    mine = await iq(bob, house.jid, f"<subscribe xmlns='{EV}' seqnr='10'/>")
+    assert isinstance(mine, Element), mine
+    await house.wait_for_log(r"bob@localhost/\S+ subscribed to porch-light \(seqnr 10\)")
+    device.write(b'{"temperature": 23.5}\n')
+    fields = await _temperature(alice, 9, "23.5")
+    node = fields.find(f"{{{SD}}}node")
+    assert node is not None
+    assert (node.get("nodeId"), node.get("sourceId")) == ("weather", "garage")
