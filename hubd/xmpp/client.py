@@ -210,6 +210,7 @@ class HubClient:
         if self.events is None or self.remote_hubs is None or table is None:
             return None
         remote = RemoteEvents(self.xmpp, self.remotes, table, self.events.engine)
+        remote.reader = self.iot.readout.remote  # req='true': current values from the remote
         self.events.remote = remote
         self.remote_hubs.listeners.append(remote.on_remote_changed)
         return remote

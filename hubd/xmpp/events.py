@@ -204,6 +204,8 @@ class EventService:
             seqnr, refs, options = parse_subscribe(element)
             node_ids = self._nodes(refs, str(requester))
             self._check_count(requester.bare, node_ids)
+            if options.get("req") and self.remote is not None:
+                await self.remote.read_current(node_ids)  # as a local node's cached values
             for node_id in node_ids:
                 spec = SubscriptionSpec(
                     subscriber=requester.bare,

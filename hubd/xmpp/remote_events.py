@@ -42,6 +42,7 @@ from hubd.core.remote_settings import remote_node_key
 from hubd.core.remote_source import STATE_OK, RemoteSource, RemoteSources
 from hubd.errors import BadRequest, NodeNotFound
 from hubd.events.engine import EventEngine
+from hubd.xmpp.remote_readout import RemoteReader
 from hubd.xmpp.sensordata_xml import NS_SENSORDATA, NodeRef, ParsedField, parse_fields, qname
 from hubd.xmpp.stanzas import PayloadMatcher, payload
 
@@ -91,6 +92,9 @@ def readings_in_order(parsed: Iterable[ParsedField]) -> list[list[tuple[FieldSpe
 
 class RemoteEvents:
     """This hub's subscriptions at the remotes, following the engine's on their nodes."""
+
+    #: The forwarded readout (hubd/xmpp/remote_readout.py), for ``req='true'``.
+    reader: RemoteReader | None = None
 
     def __init__(
         self,
@@ -262,3 +266,31 @@ class RemoteEvents:
     def all_keys(self, readable: Callable[[str], bool]) -> list[str]:
         """The proxies' keys of every remote node the asker may read (all nodes)."""
         return self.sources.readable_keys(readable)
+
+    async def read_current(self, keys: Iterable[str]) -> None:
+        """Read ``keys`` at their remotes now (``req='true'``): their values cached here.
+
+        A remote that cannot give them (offline, silent within its timeout)
+        leaves them without a value, as a node of this hub that cannot be read.
+        """
+        by_source: dict[str, list[str]] = {}
+        for key in keys:
+            if key in self.table:
+                source_id, node_id = split_key(key)
+                by_source.setdefault(source_id, []).append(node_id)
+        for source_id, node_ids in by_source.items():
+            source = self.sources.get(source_id)
+            if self.reader is None or source is None:
+                continue
+            request = Element(qname(NS_SENSORDATA, "req"), {"momentary": "true"})
+            answer = await self.reader.read(source, request, node_ids)
+            fields = Element(qname(NS_SENSORDATA, "fields"), {"seqnr": "1"})
+            fields.extend(answer.nodes)
+            try:
+                readings = parse_fields(fields)
+            except BadRequest as err:
+                _LOGGER.warning("remote %s sent an unreadable readout: %s", source.id, err)
+                continue
+            for ref, parsed in readings:
+                for pairs in readings_in_order(parsed):
+                    self.table.ingest(source.id, ref.node_id, pairs)

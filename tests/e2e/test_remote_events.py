@@ -271,3 +271,30 @@ async def test_subscribe_to_all_nodes_covers_the_remotes_nodes(
     node = fields.find(f"{{{SD}}}node")
     assert node is not None
     assert (node.get("nodeId"), node.get("sourceId")) == ("weather", "garage")
+
+
+async def test_req_true_gives_a_remote_nodes_current_value(
+    house: HubdProcess, garage: HubdProcess, device: Pty, alice: TestClient, carol: TestClient
+) -> None:
+    """req='true': the house reads garage/weather at the garage and sends its value at once."""
+    direct = await iq(  # alice at the garage itself: the garage has a value before the house asks
+        alice,
+        garage.jid,
+        f"<subscribe xmlns='{EV}' seqnr='5'><node nodeId='weather'/>"
+        "<field name='temperature'/></subscribe>",
+    )
+    assert isinstance(direct, Element), direct
+    device.write(b'{"temperature": 24.5}\n')
+    await _temperature(alice, 5, "24.5")
+    assert "subscribed at remote" not in house.log()  # the house has no value of its own
+    accepted = await iq(
+        carol,
+        house.jid,
+        f"<subscribe xmlns='{EV}' seqnr='11' req='true'>"
+        "<node nodeId='weather' sourceId='garage'/><field name='temperature'/></subscribe>",
+    )
+    assert isinstance(accepted, Element), accepted
+    fields = await _temperature(carol, 11, "24.5")
+    node = fields.find(f"{{{SD}}}node")
+    assert node is not None
+    assert (node.get("nodeId"), node.get("sourceId")) == ("weather", "garage")
