@@ -156,8 +156,10 @@ class RemoteSources:
         """Bare JIDs of every hub reached from this one: its remotes, and what they reach."""
         out: set[str] = set()
         for source in self._sources.values():
+            if source.looped:
+                continue  # a refused loop is not followed: the loop is cut once, here
             out.add(source.settings.bare)
-            out |= source.reach  # empty for a refused loop: it is not followed
+            out |= source.reach
         return frozenset(out)
 
     def by_bare(self, jid: str) -> RemoteSource | None:
