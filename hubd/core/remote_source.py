@@ -24,6 +24,8 @@ STATE_ERROR = "ErrorUnsigned"
 
 #: Why a remote that lists this hub as a remote too is refused (both hubs say it).
 LOOP = "a loop: each hub lists the other as a remote; not followed"
+#: Why a remote through which this hub is reached again (A -> B -> C -> A) is refused.
+LONG_LOOP = "a loop: this hub is reached again through the remote's own remotes; not followed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class RemoteSource:
         self.last_changed: datetime | None = None
         #: True once a loop was found (it lists this hub too): never followed again.
         self.looped = False
+        #: Bare JIDs of the hubs the remote itself reaches (its remotes, theirs...), as it said.
+        self.reach: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -109,16 +113,17 @@ class RemoteSource:
             _LOGGER.info("remote %s (%s) not reachable: %s", self.id, self.jid, reason)
         return True
 
-    def refuse_loop(self) -> bool:
-        """The remote lists this hub as a remote too: offline for good; True the first time."""
+    def refuse_loop(self, reason: str = LOOP) -> bool:
+        """The remote leads back to this hub: offline for good; True the first time."""
         if self.looped:
             return False
         self.looped = True
         self._nodes = {}  # nothing of a loop is shown, or followed
+        self.reach = frozenset()
         self.online = False
-        self.reason = LOOP
+        self.reason = reason
         self.last_changed = datetime.now(UTC)
-        _LOGGER.error("remote %s (%s) refused: %s", self.id, self.jid, LOOP)
+        _LOGGER.error("remote %s (%s) refused: %s", self.id, self.jid, reason)
         return True
 
 
@@ -146,6 +151,16 @@ class RemoteSources:
         local_domain, _, resource = jid.partition("/")
         wanted = f"{local_domain.lower()}/{resource}"
         return next((s for s in self._sources.values() if s.jid == wanted), None)
+
+    def reach(self) -> frozenset[str]:
+        """Bare JIDs of every hub reached from this one: its remotes, and what they reach."""
+        out: set[str] = set()
+        for source in self._sources.values():
+            if source.looped:
+                continue  # a refused loop is not followed: the loop is cut once, here
+            out.add(source.settings.bare)
+            out |= source.reach
+        return frozenset(out)
 
     def by_bare(self, jid: str) -> RemoteSource | None:
         """The remote whose account is ``jid``'s (any resource): another hub asking this one."""

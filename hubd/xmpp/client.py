@@ -140,6 +140,7 @@ class HubClient:
         )
         if self.remote_hubs is not None:
             self.remote_hubs.listeners.append(self.iot.on_remote_changed)
+            self.remote_hubs.on_reach_changed = self.refresh_presence
             # A remote silent to a readout or a control goes offline until it answers again.
             for path in (self.iot.readout.remote, self.iot.control.remote):
                 if path is not None:

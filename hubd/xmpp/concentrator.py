@@ -110,6 +110,9 @@ class ChildSources(Protocol):
     def handle(self, viewer: str, command: str, request: Element) -> Answer:
         """Answer such a request."""
 
+    def reach_element(self) -> Element | None:
+        """The hubs reachable through them, added to a ``getAllNodes`` answer (loops)."""
+
 
 class _Failure(Exception):
     def __init__(self, result: Result, text: str) -> None:
@@ -390,7 +393,11 @@ class Concentrator:
             for node in self._source_nodes(source_id)
             if not wanted or wanted & {node.kind, BASE_CLASS}
         ]
-        return self._node_list("getAllNodes", request, nodes)
+        response = self._node_list("getAllNodes", request, nodes)
+        reach = None if self.children is None else self.children.reach_element()
+        if reach is not None and source_id == ROOT_SOURCE:
+            response.append(reach)  # other hubs fetching this one find loops by it
+        return response
 
     def _get_root_nodes(self, request: Element) -> Element:
         source_id = require(request, "sourceId", "getRootNodes")

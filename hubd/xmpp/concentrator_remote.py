@@ -30,6 +30,34 @@ from hubd.xmpp.sensordata_xml import parse_bool_attr, qname, require
 #: Most nodes taken from one remote answer: a remote is trusted for its data, not for its size.
 MAX_REMOTE_NODES = 1000
 
+#: hubd's own extension of ``getAllNodesResponse`` (ignored by other concentrators'
+#: clients): the bare JIDs of the hubs the answering hub reaches through its
+#: remotes, so that a hub fetching it finds a loop of any length (A -> B -> C -> A).
+NS_REMOTE_HUBS = "urn:hubd:remote-hubs:0"
+#: Most hub JIDs taken from one answer.
+MAX_REACH = 100
+
+
+def build_reach(jids: frozenset[str]) -> Element | None:
+    """``<hubs xmlns='urn:hubd:remote-hubs:0'><hub jid='...'/></hubs>``; None for no hubs."""
+    if not jids:
+        return None
+    hubs = Element(qname(NS_REMOTE_HUBS, "hubs"))
+    for jid in sorted(jids):
+        SubElement(hubs, qname(NS_REMOTE_HUBS, "hub"), {"jid": jid})
+    return hubs
+
+
+def parse_reach(response: Element) -> frozenset[str]:
+    """The bare JIDs a ``getAllNodesResponse`` says its hub reaches (none: an empty set)."""
+    hubs = response.find(qname(NS_REMOTE_HUBS, "hubs"))
+    if hubs is None:
+        return frozenset()
+    jids = [hub.get("jid", "").split("/", 1)[0].lower() for hub in hubs]
+    if len(jids) > MAX_REACH:
+        raise BadRequest(f"more than {MAX_REACH} hubs reached")
+    return frozenset(jid for jid in jids if jid)
+
 
 def build_get_all_nodes() -> Element:
     """The request for every node of a remote's root source, with their state messages."""
@@ -137,6 +165,10 @@ class RemoteBrowse:
                 attrs["lastChanged"] = xsd.format_datetime(source.last_changed)
             out.append(Element(qname(NS_CONCENTRATORS, "dataSource"), attrs))
         return out
+
+    def reach_element(self) -> Element | None:
+        """The hubs reached from this one, for a ``getAllNodes`` answer (:func:`build_reach`)."""
+        return build_reach(self.remotes.reach())
 
     def handles(self, command: str, request: Element) -> bool:
         """True when ``request`` is about a remote's source (and so answered here)."""

@@ -17,6 +17,17 @@ as a data source.  This hub then stops fetching it and answers it
 ``conflict`` with :data:`~hubd.core.remote_source.LOOP`; the other hub, told
 so, refuses the loop in turn.  Both say it once, at ERROR.
 
+A longer loop (A lists B, B lists C, C lists A) is found from what the hubs
+say of themselves: each ``getAllNodes`` answer on ``MeteringTopology`` carries
+the bare JIDs of the hubs its hub reaches through its remotes (its remotes,
+and what they said they reach; :data:`~hubd.xmpp.concentrator_remote.NS_REMOTE_HUBS`).
+A remote whose answer names this hub is refused (:data:`LONG_LOOP`).  When what
+this hub reaches changes, it sends its presence again: the hubs fetching it
+fetch again on it, so the news travels along the chain until one hub finds
+itself in it.  Requests never recurse (a forwarded readout or control names
+the remote's own nodes; a tree fetch asks for its own nodes only), so even
+before a loop is found nothing is asked twice.
+
 This hub asks for a presence subscription to each remote once per session
 when the roster shows none: the remote hub approves it because it lists this
 hub in its own ``access:``.  Fetches run in the :meth:`RemoteHubs.run` task
@@ -35,10 +46,15 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 
 from hubd.core.backoff import Backoff
-from hubd.core.remote_source import LOOP, RemoteSource, RemoteSources
+from hubd.core.remote_source import LONG_LOOP, LOOP, RemoteSource, RemoteSources
 from hubd.errors import BadRequest
 from hubd.xmpp.concentrator import TREE_EVENTS
-from hubd.xmpp.concentrator_remote import build_get_all_nodes, build_subscribe, parse_remote_nodes
+from hubd.xmpp.concentrator_remote import (
+    build_get_all_nodes,
+    build_subscribe,
+    parse_reach,
+    parse_remote_nodes,
+)
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.stanzas import PayloadMatcher
 
@@ -58,6 +74,9 @@ class RemoteHubs:
         self.sources = sources
         #: Called after a remote's nodes or state changed (tree events, presence line).
         self.listeners: list[Callable[[RemoteSource], None]] = []
+        #: Called when the hubs reached from this one changed (the client sends its presence).
+        self.on_reach_changed: Callable[[], None] | None = None
+        self._own_bare = ""
         self._dirty: set[str] = set()
         self._kick = asyncio.Event()
         # Silent remotes: when to ask each again (loop time), and how long to wait after.
@@ -75,6 +94,7 @@ class RemoteHubs:
         xmpp.add_event_handler("presence_unavailable", self._on_unavailable)
 
     def _on_session_start(self, _event: Any) -> None:
+        self._own_bare = self.xmpp.boundjid.bare.lower()
         for source in self.sources:
             bare = JID(source.jid).bare
             if self.xmpp.client_roster[bare]["subscription"] not in ("to", "both"):
@@ -173,16 +193,33 @@ class RemoteHubs:
             try:
                 if answer is None:
                     raise BadRequest("an empty answer")
-                source.replace_nodes(parse_remote_nodes(answer))
-                changed, silent = True, False
-                self._backoff[source.id].reset()
-                await self._subscribe(source)
+                nodes, reach = parse_remote_nodes(answer), parse_reach(answer)
+                if self._own_bare and self._own_bare in reach:
+                    changed, silent = source.refuse_loop(LONG_LOOP), False
+                    self._reach_changed()
+                else:
+                    source.replace_nodes(nodes)
+                    changed, silent = True, False
+                    self._backoff[source.id].reset()
+                    self._take_reach(source, reach)
+                    await self._subscribe(source)
             except BadRequest as err:
                 changed = source.set_offline(f"an unreadable tree: {err}")
         if changed:
             self._changed(source)
         if silent:
             self._retry_later(source)
+
+    def _take_reach(self, source: RemoteSource, reach: frozenset[str]) -> None:
+        if reach != source.reach:
+            source.reach = reach
+            _LOGGER.info("remote %s reaches: %s", source.id, ", ".join(sorted(reach)) or "none")
+            self._reach_changed()
+
+    def _reach_changed(self) -> None:
+        # The hubs fetching this one fetch again on its presence: the news travels on.
+        if self.on_reach_changed is not None:
+            self.on_reach_changed()
 
     async def _subscribe(self, source: RemoteSource) -> None:
         """Ask for the remote's tree events (again: a remote forgets them when we go away)."""
