@@ -277,10 +277,22 @@ def _compile_pattern(pattern: str | None) -> tuple[re.Pattern[str], dict[str, st
 
 
 def _key(raw: str) -> str:
+    # A device sends the same few keys on every line: normalise each once.
+    name = _KEY_CACHE.get(raw)
+    if name is not None:
+        return name
     try:
-        return normalize_key(raw)
+        name = normalize_key(raw)
     except ValueError:
         _fail("bad_key", f"key {raw!r} has no letters or digits")
+    if len(_KEY_CACHE) < _KEY_CACHE_SIZE:
+        _KEY_CACHE[raw] = name
+    return name
+
+
+#: Bounded: a device that invents new keys on every line cannot grow it without limit.
+_KEY_CACHE_SIZE: Final = 1024
+_KEY_CACHE: Final[dict[str, str]] = {}
 
 
 def _number(text: str, name: str | None = None) -> Decimal:
@@ -294,15 +306,21 @@ def _number(text: str, name: str | None = None) -> Decimal:
     return value
 
 
-def _json_pairs(text: str) -> list[_Pair]:
-    def reject_constant(name: str) -> NoReturn:
-        _fail("invalid_json", f"{name} is not JSON")
+def _reject_constant(name: str) -> NoReturn:
+    _fail("invalid_json", f"{name} is not JSON")
 
+
+# One decoder for every line: json.loads() with hooks builds a new decoder and
+# scanner per call, which is most of a short line's parse time.
+# parse_int too: large integers stay exact and skip int()'s digit limit.
+_JSON_DECODER: Final = json.JSONDecoder(
+    parse_float=_number, parse_int=_number, parse_constant=_reject_constant
+)
+
+
+def _json_pairs(text: str) -> list[_Pair]:
     try:
-        # parse_int too: large integers stay exact and skip int()'s digit limit.
-        document = json.loads(
-            text, parse_float=_number, parse_int=_number, parse_constant=reject_constant
-        )
+        document = _JSON_DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, LineParseError):
             raise

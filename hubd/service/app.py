@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import random
 import signal
@@ -276,6 +277,10 @@ class App:
             starting = [n.id for n in self.hub.nodes.values() if n.state is NodeState.STARTING]
             _LOGGER.warning("still starting after %g s: %s", READY_TIMEOUT, ", ".join(starting))
         self._ready = True
+        # Everything built at start-up (config, slixmpp, drivers) lives until exit:
+        # keep it out of the collector's full passes, which otherwise walk all of it
+        # in the middle of some event's path.
+        gc.freeze()
         self._last_status = self.status_text()
         self.notifier.ready(self._last_status)
         _LOGGER.debug("ready: %s", self._last_status)

@@ -69,6 +69,17 @@ def test_json_keys_are_normalised() -> None:
     assert list(got) == ["temp_c", "battery_level", "f_1wire"]
 
 
+def test_json_keys_stay_right_past_the_key_cache_bound() -> None:
+    # Normalised keys are remembered (a bounded cache): a device that sends a new key
+    # on every line still gets each one normalised, and repeats answer the same.
+    parser = LineParser("json")
+    for i in range(1500):
+        line = json.dumps({f"Key{i}Value": i, "batteryLevel": 1, "bad key!": 2})
+        assert list(as_dict(parser.parse(line))) == [f"key{i}_value", "battery_level", "bad_key"]
+    assert reason_of(parser, '{"!!": 1}') == "bad_key"
+    assert reason_of(parser, '{"!!": 1}') == "bad_key"  # a failure is not cached as a name
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
