@@ -30,6 +30,7 @@ Usage: python bench/footprint.py [--onewire 100,1000] [--settle 5] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import statistics
@@ -118,17 +119,26 @@ def onewire(count: int) -> Callable[[Path], str]:
 
 
 GPIO_MOCK = "gpio: {pin_factory: mock}\n"
+# The targets are for hubd without optional extras: OMEMO is on by default when
+# the omemo extra is installed (./dev setup installs it), so the target rows turn
+# it off and, with the extra present, one more row measures what its user gets.
+NO_OMEMO = "omemo: {enabled: false}\n"
+OMEMO_ON = "omemo: {enabled: true}\n"
+
+
+def omemo_installed() -> bool:
+    return importlib.util.find_spec("slixmpp_omemo") is not None
 
 
 def cases(args: argparse.Namespace) -> list[tuple[Case, str | None]]:
     """Each configuration with its RSS target (None: measured, no target)."""
-    four = Case("four devices (3 GPIO, 1 serial)", lambda _w: "", GPIO_MOCK)
+    four = Case("four devices (3 GPIO, 1 serial)", lambda _w: "", GPIO_MOCK + NO_OMEMO)
     four.build = four_devices(four)
-    many = Case("204 devices (27 GPIO, 177 serial)", lambda _w: "", GPIO_MOCK)
+    many = Case("204 devices (27 GPIO, 177 serial)", lambda _w: "", GPIO_MOCK + NO_OMEMO)
     many.build = many_devices(many)
     chosen: list[tuple[Case, str | None]] = [(four, "1.3"), (many, "1.5")]
     for count in (int(n) for n in str(args.onewire).split(",") if n):
-        chosen.append((Case(f"{count} 1-Wire devices", onewire(count)), None))
+        chosen.append((Case(f"{count} 1-Wire devices", onewire(count), NO_OMEMO), None))
     return chosen
 
 
@@ -189,6 +199,18 @@ def run(args: argparse.Namespace) -> list[Row]:
                         f"{rss / bare_rss:.2f}x",
                         f"<= {target}x bare" if target else "",
                         rss <= float(target) * bare_rss if target else None,
+                    )
+                )
+            if omemo_installed():
+                case = cases(args)[0][0]
+                case.name, case.extra = f"{case.name}, OMEMO on", GPIO_MOCK + OMEMO_ON
+                rss = statistics.median(measure(work, server, case, args, "asyncio")[2])
+                rows.append(
+                    Row(
+                        f"resident memory at rest, {case.name} (omemo extra; load {load()})",
+                        f"{rss:.1f} MiB",
+                        bare,
+                        f"{rss / bare_rss:.2f}x",
                     )
                 )
             if args.uvloop:
