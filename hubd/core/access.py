@@ -31,7 +31,7 @@ from xml.etree.ElementTree import Element
 from hubd.core.access_lists import DeviceAccess
 from hubd.core.limits import LimitSettings, RateLimiter, check_payload
 from hubd.core.remote_settings import remote_grant_key
-from hubd.errors import AccessDenied
+from hubd.errors import AccessDenied, UnknownParameter
 
 if TYPE_CHECKING:
     from hubd.core.config import Config
@@ -314,6 +314,22 @@ class AccessPolicy:
         if listed >= needed:
             return None
         return provisioned.fields(node_id, needed)
+
+    def check_parameter(self, jid: str, node_id: str, name: str) -> None:
+        """Refuse a parameter a provisioning server left out (XEP-0324 canControl).
+
+        One it may read is ``forbidden`` (:class:`~hubd.errors.AccessDenied`);
+        one it may not even read is answered like a missing field
+        (:class:`~hubd.errors.UnknownParameter`).  The same for the hub's own
+        nodes and a remote's (``garage/light``).
+        """
+        allowed = self.fields_for(jid, node_id, Role.CONTROLLER)
+        if allowed is None or name in allowed:
+            return
+        readable = self.fields_for(jid, node_id, Role.READER)
+        if readable is None or name in readable:
+            raise AccessDenied(f"Access denied: you may not control {node_id}.{name}.")
+        raise UnknownParameter(f"{node_id} has no field {name!r}", field=name)
 
     def best_role(self, jid: str) -> Role:
         """The strongest role ``jid`` holds anywhere (hub-wide or on some device)."""

@@ -120,6 +120,7 @@ class RemoteDeviceCommands:
             return f"{label} is offline ({source.id}: {source.reason})."
         fields = [" ".join(call.args[1:])] if len(call.args) > 1 else []
         reading = (await self.devices.read(source, [node.node_id], fields)).get(node.node_id)
+        self._narrow(call.sender, label, reading)
         if reading is not None and not fields:  # "online" is said separately, as here
             reading.values = [v for v in reading.values if v.name != "online"]
         if reading is None or (reading.error is None and not reading.values):
@@ -176,10 +177,19 @@ class RemoteDeviceCommands:
                 shown.append((source, nodes))
         # Every remote at once: one slow hub holds up no other.
         readings = await asyncio.gather(*(self._values(s, nodes) for s, nodes in shown))
+        for (source, _), by_node in zip(shown, readings, strict=True):
+            for node_id, reading in by_node.items():
+                self._narrow(sender, remote_node_key(source.id, node_id), reading)
         return [
             _format_section(source, nodes, values)
             for (source, nodes), values in zip(shown, readings, strict=True)
         ]
+
+    def _narrow(self, sender: str, key: str, reading: RemoteReading | None) -> None:
+        """Keep the values of the fields a provisioning server left ``sender`` (XEP-0324)."""
+        allowed = self.access.fields_for(sender, key, Role.READER)
+        if reading is not None and allowed is not None:
+            reading.values = [v for v in reading.values if v.name in allowed]
 
     async def _values(
         self, source: RemoteSource, nodes: list[RemoteNode]

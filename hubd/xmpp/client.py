@@ -122,13 +122,19 @@ class HubClient:
         self._caps_ver: str | None = None
         xmpp.add_event_handler("session_start", self._on_session_start)
         self.xmpp = xmpp
+        # Other hubs as data sources of this one (remotes:), browsed through the concentrator.
+        self.remotes = RemoteSources(remotes)
         self.provisioning = (
             None
             if access.provisioning is None
-            else ProvisioningService(xmpp, access, access.provisioning)
+            else ProvisioningService(
+                xmpp,
+                access,
+                access.provisioning,
+                self.remotes,
+                lambda: {node.source for node in hub.nodes.values()},
+            )
         )
-        # Other hubs as data sources of this one (remotes:), browsed through the concentrator.
-        self.remotes = RemoteSources(remotes)
         self.remote_hubs = RemoteHubs(xmpp, self.remotes) if remotes else None
         self.iot = IotServices(
             xmpp,

@@ -20,7 +20,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from hubd.core import xsd
 from hubd.core.access import AccessPolicy, Role
-from hubd.core.remote_settings import remote_grant_key
+from hubd.core.remote_settings import remote_grant_key, remote_node_key
 from hubd.core.remote_source import STATE_ERROR, RemoteNode, RemoteSource, RemoteSources
 from hubd.errors import BadRequest
 from hubd.xmpp.concentrator import ROOT_SOURCE, Answer, Result, failure_answer, response_element
@@ -189,7 +189,8 @@ class RemoteBrowse:
                 return Answer(self._contains(viewer, command, refs))
             if command in ("getAllNodes", "getRootNodes"):
                 source = self._source(viewer, require(request, "sourceId", command))
-                return Answer(self._node_list(command, request, source, source.nodes()))
+                nodes = [n for n in source.nodes() if self._readable(viewer, source, n)]
+                return Answer(self._node_list(command, request, source, nodes))
             if command == "getNodes":
                 found = [
                     self._find(viewer, ref, command)
@@ -211,8 +212,18 @@ class RemoteBrowse:
             return failure_answer(command, Result.FORM_ERROR, str(err))
 
     def _browsable(self, viewer: str, source: RemoteSource) -> bool:
-        """True when ``viewer`` may read the remote's nodes here (hub-wide, or its grants)."""
-        return self.access.allows(viewer, Role.READER, remote_grant_key(source.id))
+        """True when ``viewer`` may read some of the remote's nodes here.
+
+        Hub-wide, through the remote's own grants, or on some of its nodes only
+        (a provisioning server's canRead narrowed to ``garage/door``).
+        """
+        if self.access.allows(viewer, Role.READER, remote_grant_key(source.id)):
+            return True
+        return any(self._readable(viewer, source, node) for node in source.nodes())
+
+    def _readable(self, viewer: str, source: RemoteSource, node: RemoteNode) -> bool:
+        key = remote_node_key(source.id, node.node_id)
+        return self.access.allows(viewer, Role.READER, key)
 
     def _source(self, viewer: str, source_id: str) -> RemoteSource:
         source = self.remotes.get(source_id)
@@ -225,7 +236,7 @@ class RemoteBrowse:
         source_id = ref.get("sourceId") or ROOT_SOURCE
         source = self._source(viewer, source_id)
         node = source.node(node_id)
-        if node is None:
+        if node is None or not self._readable(viewer, source, node):
             raise _NotFound(f"No node {node_id!r} in {source_id!r}.")
         return source, node
 

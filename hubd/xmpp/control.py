@@ -181,14 +181,7 @@ class ControlService:
 
     def _check_narrowed(self, requester: str, node_id: str, name: str) -> None:
         """Refuse a parameter a provisioning server left out (XEP-0324 canControl)."""
-        allowed = self.access.fields_for(requester, node_id, Role.CONTROLLER)
-        if allowed is None or name in allowed:
-            return
-        readable = self.access.fields_for(requester, node_id, Role.READER)
-        if readable is None or name in readable:
-            raise AccessDenied(f"Access denied: you may not control {node_id}.{name}.")
-        # A field the requester may not even read is answered like a missing one.
-        raise UnknownParameter(f"{node_id} has no field {name!r}", field=name)
+        self.access.check_parameter(requester, node_id, name)
 
     def _settable(self, requester: str, node_id: str, spec: FieldSpec) -> bool:
         allowed = self.access.fields_for(requester, node_id, Role.CONTROLLER)

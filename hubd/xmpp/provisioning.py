@@ -7,7 +7,9 @@ whether an unknown requester is a controller, a reader or a stranger, and
 once per requester, about everything (``canRead all='true'``, ``canControl``
 without nodes), and keeps the node, field and parameter lists the answers
 narrow it to (:class:`~hubd.core.access.Provisioned`): every interface then applies
-them through the access policy.  Answers are cached (bounded) until the server
+them through the access policy.  A ``<node nodeId sourceId>`` of an answer is
+kept under the name the access checks use (:func:`node_keys`): a remote hub's
+node as ``garage/door``, the hub's own by its id.  Answers are cached (bounded) until the server
 sends ``clearCache``; ``friend`` and ``unfriend`` messages are honoured from
 that server only.
 """
@@ -15,6 +17,7 @@ that server only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -24,6 +27,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from hubd.core.access import AccessPolicy, Provisioned
+from hubd.core.remote_settings import BUS_SOURCES, ROOT_SOURCE, remote_node_key
 from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
 
@@ -37,10 +41,21 @@ FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
 class ProvisioningService:
     """The hub's side of XEP-0324: asks, caches, obeys the one trusted server."""
 
-    def __init__(self, xmpp: ClientXMPP, access: AccessPolicy, server: str) -> None:
+    def __init__(
+        self,
+        xmpp: ClientXMPP,
+        access: AccessPolicy,
+        server: str,
+        remote_ids: Container[str] = (),
+        own_sources: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
         self.xmpp = xmpp
         self.access = access
         self.server = JID(server)
+        #: The data source ids of the remote hubs (``remotes:``): their nodes are theirs.
+        self.remote_ids = remote_ids
+        #: The data sources of this hub's own nodes now (their buses), asked at each answer.
+        self.own_sources = own_sources
         access.resolver = self.resolve
         xmpp.register_handler(
             Callback(
@@ -68,12 +83,13 @@ class ProvisioningService:
         except (IqTimeout, TimeoutError):
             _LOGGER.warning("provisioning server %s did not answer about %s", self.server, bare)
             return None
+        own = {ROOT_SOURCE, *BUS_SOURCES, *self.own_sources()}
         answer = Provisioned(
             reads=read is not None,
             controls=control is not None,
-            read_nodes=_listed(read, "node", "nodeId"),
+            read_nodes=node_keys(read, self.remote_ids, own),
             read_fields=_listed(read, "field", "name"),
-            control_nodes=_listed(control, "node", "nodeId"),
+            control_nodes=node_keys(control, self.remote_ids, own),
             parameters=_listed(control, "parameter", "name"),
         )
         narrowed = answer.hub_wide() != answer.best() or _narrows_fields(answer)
@@ -141,6 +157,34 @@ def _listed(response: Element | None, tag: str, attribute: str) -> frozenset[str
         return None
     names = [child.get(attribute, "") for child in response.iter(f"{{{NS_PROVISIONING}}}{tag}")]
     return frozenset(names) if names else None
+
+
+def node_keys(
+    response: Element | None, remote_ids: Container[str], own_sources: Container[str]
+) -> frozenset[str] | None:
+    """The nodes a response narrows to, as the access checks name them; None: all.
+
+    XEP-0324 names a node by ``nodeId``, ``sourceId`` and ``cacheType``.  A
+    ``sourceId`` that is a remote hub's id names that remote's node
+    (``garage/door``); none, or one of ``own_sources`` (this hub's), names this
+    hub's own node (node ids are unique within one hub, whatever their source,
+    as in readouts).  Any other source is no source of this hub: its nodes
+    match nothing here.  So ``<node nodeId='door'/>`` never opens ``garage/door``.
+    """
+    if response is None:
+        return None
+    keys = []
+    has_nodes = False
+    for node in response.iter(f"{{{NS_PROVISIONING}}}node"):
+        has_nodes = True
+        node_id, source_id = node.get("nodeId", ""), node.get("sourceId", "")
+        if not node_id:
+            continue  # names no node: opens none (only no <node> at all opens all)
+        if source_id in remote_ids or (source_id and source_id not in own_sources):
+            keys.append(remote_node_key(source_id, node_id))
+        else:
+            keys.append(node_id)
+    return frozenset(keys) if has_nodes else None
 
 
 def _narrows_fields(answer: Provisioned) -> bool:

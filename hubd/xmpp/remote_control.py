@@ -8,7 +8,9 @@ ids.  The remote enforces its grant to this hub, and what it answers comes
 back as it said it: its ``forbidden`` (this hub only a reader there) stays
 ``forbidden``.  A remote that does not answer within its ``timeout`` gives
 ``remote-server-timeout``, never a hang.  One request names one remote's
-nodes only: a set across hubs could not be all-or-nothing.
+nodes only: a set across hubs could not be all-or-nothing.  A provisioning
+server's narrowing (XEP-0324 canControl parameters) holds as on this hub's own
+nodes: a parameter left out is refused here, and left out of the remote's form.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from hubd.core.access import AccessPolicy, Role, audit_refused
 from hubd.core.remote_settings import remote_node_key
 from hubd.core.remote_source import RemoteSource, RemoteSources
 from hubd.errors import AccessDenied, BadRequest, DriverUnavailable, NodeNotFound
-from hubd.xmpp.control_xml import NS_CONTROL
+from hubd.xmpp.control_xml import NS_CONTROL, NS_DATA_FORMS, parse_set
 from hubd.xmpp.errors import ErrorCondition
 from hubd.xmpp.sensordata_xml import qname
 
@@ -74,6 +76,11 @@ class RemoteControl:
                 raise NodeNotFound(f"{node_id} in {source.id}")
             if not self.access.allows(requester, Role.CONTROLLER, key):
                 raise AccessDenied(f"Access denied: you may not control {key}.")
+        if element.tag == qname(NS_CONTROL, "set"):
+            for name, _ in parse_set(element).parameters:
+                for node_id in node_ids:
+                    key = remote_node_key(source.id, node_id)
+                    self.access.check_parameter(requester, key, name)
         if not source.online:
             raise DriverUnavailable(f"{source.id}: {source.reason}")
         forwarded = copy.deepcopy(element)
@@ -111,7 +118,16 @@ class RemoteControl:
             return RemoteOutcome(error=ErrorCondition(error["type"] or "cancel", condition, text))
         if request.tag == qname(NS_CONTROL, "set"):
             _AUDIT.info("control by %s: %s done at the remote hub", requester, what)
-        return RemoteOutcome(result=next(iter(answer.xml), None))
+        result = next(iter(answer.xml), None)
+        if result is not None and request.tag == qname(NS_CONTROL, "getForm"):
+            keys = [
+                remote_node_key(source.id, ref.get("nodeId", ""))
+                for ref in request.findall(qname(NS_CONTROL, "node"))
+            ]
+            narrow_form(
+                result, [self.access.fields_for(requester, k, Role.CONTROLLER) for k in keys]
+            )
+        return RemoteOutcome(result=result)
 
     def tell(self, source: RemoteSource, request: Element, requester: str, what: str) -> None:
         """Send a ``set`` in a message (no answer comes back, as the XEP says)."""
@@ -119,3 +135,20 @@ class RemoteControl:
         message.xml.append(request)
         message.send()
         _AUDIT.info("control by %s: %s sent on to the remote hub", requester, what)
+
+
+def narrow_form(form: Element, allowed: list[frozenset[str] | None]) -> None:
+    """Leave out of a remote's control form the parameters a provisioning server left out.
+
+    ``allowed`` holds each named node's parameters (None: all); a field stays
+    when every node allows it, as a multi-node set must be valid for each.
+    """
+    limits = [names for names in allowed if names is not None]
+    if not limits or form.tag != qname(NS_DATA_FORMS, "x"):
+        return
+    for field in form.findall(qname(NS_DATA_FORMS, "field")):
+        var = field.get("var")
+        if field.get("type") in ("hidden", "fixed") or var is None:
+            continue  # the form's own fields (FORM_TYPE...), not parameters
+        if not all(var in names for names in limits):
+            form.remove(field)

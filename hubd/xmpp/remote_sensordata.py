@@ -65,6 +65,25 @@ def _relabelled(element: Element, source_id: str) -> Element:
     return out
 
 
+def narrowed(node: Element, allowed: frozenset[str] | None) -> Element:
+    """A remote's ``<node>`` holding only the fields in ``allowed`` (None: all of them).
+
+    A provisioning server may narrow a requester to some fields (XEP-0324
+    canRead); the remote answers this hub, which may read them all, so the
+    narrowing is done here.  A timestamp left with no field goes too.
+    """
+    if allowed is None:
+        return node
+    out = copy.deepcopy(node)
+    for stamp in out.findall(qname(NS_SENSORDATA, "timestamp")):
+        for value in list(stamp):
+            if value.get("name") not in allowed:
+                stamp.remove(value)
+        if len(stamp) == 0:
+            out.remove(stamp)
+    return out
+
+
 def node_errors(source_id: str, node_ids: Iterable[str], text: str) -> list[Element]:
     """One ``<error>`` per node, for a remote that could not give their values."""
     stamp = xsd.format_datetime(datetime.now(UTC))

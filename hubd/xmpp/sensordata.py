@@ -31,7 +31,7 @@ from hubd.events.store import Store
 from hubd.events.subscriptions import decode_value
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.remote_readout import RemoteReader
-from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message
+from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message, narrowed
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,
     NS_SENSORDATA,
@@ -232,7 +232,8 @@ class ReadoutService:
                 elements.append(build_fields(request.seqnr, readings, done=False))
         for answer in answers:
             if answer.nodes:
-                elements.append(build_message(request.seqnr, "fields", answer.nodes, False))
+                shown = [self._narrowed(node, str(to)) for node in answer.nodes]
+                elements.append(build_message(request.seqnr, "fields", shown, False))
             if answer.errors:
                 elements.append(build_message(request.seqnr, "failure", answer.errors, False))
         if not elements:
@@ -240,6 +241,11 @@ class ReadoutService:
         elements[-1].set("done", "true")  # the last message says done, whatever it carries
         for element in elements:
             send_message(self.xmpp, to, element)
+
+    def _narrowed(self, node: Element, requester: str) -> Element:
+        """A remote's node as ``requester`` may see it (XEP-0324 canRead fields)."""
+        key = remote_node_key(node.get("sourceId", ""), node.get("nodeId", ""))
+        return narrowed(node, self.access.fields_for(requester, key, Role.READER))
 
     async def _read(self, node: Node, request: ReadRequest, requester: str) -> _NodeResult:
         # A provisioning server may narrow a requester to some fields (XEP-0324 canRead).
