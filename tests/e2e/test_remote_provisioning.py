@@ -188,6 +188,15 @@ async def test_reads_sets_and_browse_are_narrowed_on_the_garage(
         assert isinstance(refused, IqFailure), request
         assert refused.condition == condition, request
 
+    form = await iq(
+        dora,
+        house.jid,
+        f"<getForm xmlns='{CTRL}'><node nodeId='light' sourceId='garage'/></getForm>",
+    )
+    assert isinstance(form, Element), form
+    shown = form.findall("{jabber:x:data}field")
+    assert {f.get("var") for f in shown if f.get("type") not in ("hidden", "fixed")} == {"state"}
+
     tree = await iq(dora, house.jid, f"<getAllNodes xmlns='{CONC}' sourceId='garage'/>")
     assert isinstance(tree, Element), tree
     assert {n.get("nodeId") for n in tree.findall(f"{{{CONC}}}node")} == {"weather", "light"}
