@@ -14,7 +14,11 @@ import pytest
 from xmlcompare import assert_same_xml, parse, payload
 
 from hubd.core.access import AccessPolicy, Provisioned, Role
+from hubd.core.remote_settings import RemoteSettings
+from hubd.core.remote_source import RemoteNode, RemoteSources
 from hubd.errors import AccessDenied, UnknownParameter
+from hubd.xmpp.concentrator_remote import RemoteBrowse
+from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control_xml import NS_DATA_FORMS
 from hubd.xmpp.provisioning import NS_PROVISIONING, node_keys
 from hubd.xmpp.remote_control import narrow_form
@@ -192,3 +196,32 @@ def test_a_remote_control_form_keeps_only_the_parameters_named() -> None:
     untouched = parse(FORM)
     narrow_form(untouched, [None])
     assert len(untouched.findall(f"{{{NS_DATA_FORMS}}}field")) == 3
+
+
+def test_browse_of_a_remote_shows_only_the_nodes_provisioned() -> None:
+    sources = RemoteSources([RemoteSettings(id="garage", jid="garage@example.org/hubd")])
+    garage = sources.get("garage")
+    assert garage is not None
+    garage.replace_nodes(
+        [RemoteNode(node_id=n, name=n, node_type="gpio.input") for n in ("door", "weather")]
+    )
+    access = AccessPolicy()
+    access.grant_provisioned(
+        "dora@example.org",
+        Provisioned(reads=True, controls=False, read_nodes=frozenset({"garage/weather"})),
+    )
+    browse = RemoteBrowse(sources, access)
+    [source] = browse.data_sources(DORA)
+    assert source.get("sourceId") == "garage"
+    listed = browse.handle(
+        DORA, "getAllNodes", parse(f"<getAllNodes xmlns='{NS_CONCENTRATORS}' sourceId='garage'/>")
+    )
+    assert [n.get("nodeId") for n in listed.payload] == ["weather"]
+    door = browse.handle(
+        DORA,
+        "getNode",
+        parse(f"<getNode xmlns='{NS_CONCENTRATORS}' sourceId='garage' nodeId='door'/>"),
+    )
+    assert door.error is not None
+    assert door.error.condition == "item-not-found"
+    assert browse.data_sources("erin@example.org/x") == []
