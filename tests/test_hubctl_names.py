@@ -59,14 +59,20 @@ def test_a_chain_of_remotes_says_why() -> None:
         parse_device("garage/shed/door")
 
 
-def test_the_command_line_parses_device_names() -> None:
+def test_the_command_line_refuses_bad_names_before_connecting() -> None:
     args = parse(["read", "hub@example.org", "garage/door", "state"])
-    assert args.device == DeviceName("door", "garage")
-    assert args.fields == ["state"]
+    assert (args.device, args.fields) == ("garage/door", ["state"])
     assert parse(["read", "hub@example.org"]).device is None
-    assert parse(["set", "hub@example.org", "light", "state", "on"]).device == DeviceName("light")
-    with pytest.raises(UsageError):
-        parse(["watch", "hub@example.org", "garage/"])
+    for command in (["read"], ["set"], ["watch"], ["history"]):
+        with pytest.raises(UsageError, match="not a device name"):
+            parse(
+                [
+                    *command,
+                    "hub@example.org",
+                    "garage/",
+                    *(["s", "on"] if command == ["set"] else []),
+                ]
+            )
 
 
 def test_matching_answers() -> None:

@@ -302,24 +302,27 @@ async def run(args: argparse.Namespace, session: HubSession, console: commands.C
     hub = args.hub
     if args.command == "list":
         return await commands.list_devices(session, console, hub)
+    if args.command == "browse":
+        return await commands.browse(session, console, hub)
     if args.command == "read":
-        return await commands.read(session, console, hub, args.device, args.fields)
+        device = None if args.device is None else parse_device(args.device)
+        return await commands.read(session, console, hub, device, args.fields)
+    # set, watch and history name one device: ``porch-light``, or a remote's ``garage/door``.
+    one = parse_device(args.device)
     if args.command == "set":
-        return await commands.set_value(session, console, hub, args.device, args.field, args.value)
+        return await commands.set_value(session, console, hub, one, args.field, args.value)
     if args.command == "watch":
         return await commands.watch(
             session,
             console,
             hub,
-            args.device,
+            one,
             args.field,
             changed_by=args.changed_by,
             count=args.count,
             duration=args.duration,
         )
-    if args.command == "history":
-        return await commands.history(session, console, hub, args.device, args.field, args.since)
-    return await commands.browse(session, console, hub)
+    return await commands.history(session, console, hub, one, args.field, args.since)
 
 
 async def _session(args: argparse.Namespace, account: Any, console: commands.Console) -> int:
@@ -336,7 +339,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError(f"no command\n{parser.format_usage().rstrip()}")
     args.hub = hub_jid(args.hub)
     if getattr(args, "device", None) is not None:
-        args.device = parse_device(args.device)
+        parse_device(args.device)  # a bad name is a usage error before any connection
     if args.command == "watch" and args.changed_by is not None and args.field is None:
         raise UsageError("--changed-by needs a FIELD")
     return args
