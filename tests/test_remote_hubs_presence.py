@@ -20,6 +20,7 @@ from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.remotes import GONE, RemoteHubs
 
 GARAGE = RemoteSettings(id="garage", jid="garage-hub@example.org/hubd")
+SHED = RemoteSettings(id="shed", jid="shed-hub@example.org/hubd")
 
 
 def tree(*node_ids: str) -> Element:
@@ -41,13 +42,13 @@ class _Answer:
 
 
 class _Iq:
-    def __init__(self, client: FakeClient) -> None:
+    def __init__(self, client: FakeClient, to: str) -> None:
         self.client = client
-        self.xml = Element("iq")
+        self.xml = Element("iq", {"to": to})
 
     async def send(self, timeout: float) -> _Answer:  # noqa: ASYNC109 - slixmpp's signature
         answer: asyncio.Future[Element] = asyncio.get_running_loop().create_future()
-        self.client.pending.put_nowait((self.xml[0], answer))
+        self.client.pending.put_nowait((self.xml, answer))
         async with asyncio.timeout(timeout):
             return _Answer(await answer)
 
@@ -65,13 +66,13 @@ class FakeClient:
         pass
 
     def make_iq_get(self, ito: Any) -> _Iq:
-        return _Iq(self)
+        return _Iq(self, str(ito))
 
     async def answer(self, payload: Element) -> str:
         """Answer the next request with ``payload``; the request's name."""
-        request, future = await asyncio.wait_for(self.pending.get(), 5)
+        iq, future = await asyncio.wait_for(self.pending.get(), 5)
         future.set_result(payload)
-        return request.tag.split("}")[1]
+        return iq[0].tag.split("}")[1]
 
 
 def presence(jid: str) -> dict[str, str]:
@@ -101,7 +102,7 @@ async def test_a_tree_answer_after_the_remote_went_offline_is_stale() -> None:
 
         # Its presence again brings a fetch; it answers, then goes before the answer is read.
         hubs._on_available(presence(GARAGE.jid))
-        request, future = await asyncio.wait_for(client.pending.get(), 5)
+        _request, future = await asyncio.wait_for(client.pending.get(), 5)
         hubs._on_unavailable(presence(GARAGE.jid))
         assert (garage.online, garage.reason) == (False, GONE)
         assert await change() is False
@@ -110,7 +111,7 @@ async def test_a_tree_answer_after_the_remote_went_offline_is_stale() -> None:
         # next request proves that one ended, and it asked for no tree events.
         hubs._on_available(presence(GARAGE.jid))
         request, future = await asyncio.wait_for(client.pending.get(), 5)
-        assert request.tag == f"{{{NS_CONCENTRATORS}}}getAllNodes"
+        assert request[0].tag == f"{{{NS_CONCENTRATORS}}}getAllNodes"
         assert (garage.online, garage.reason) == (False, GONE)
         assert garage.node("light") is None
         assert changes.empty()
@@ -123,6 +124,36 @@ async def test_a_tree_answer_after_the_remote_went_offline_is_stale() -> None:
         assert await change() is True
         assert garage.online
         assert garage.node("light") is not None
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_a_fetch_not_yet_sent_when_the_remote_goes_is_not_sent() -> None:
+    client = FakeClient()
+    sources = RemoteSources([GARAGE, SHED])
+    hubs = RemoteHubs(client, sources)  # type: ignore[arg-type]
+    changes: asyncio.Queue[str] = asyncio.Queue()
+    hubs.listeners.append(lambda source: changes.put_nowait(source.id))
+    runner = asyncio.create_task(hubs.run())
+    try:
+        # The garage's presence comes and goes before the run loop fetches anything.
+        hubs._on_available(presence(GARAGE.jid))
+        hubs._on_unavailable(presence(GARAGE.jid))
+        assert changes.get_nowait() == "garage"  # not reached yet, now gone: the reason changed
+        hubs._on_available(presence(SHED.jid))
+        iq, future = await asyncio.wait_for(client.pending.get(), 5)
+        assert iq.get("to") == SHED.jid
+        future.set_result(tree("heater"))
+        assert await client.answer(Element(f"{{{NS_CONCENTRATORS}}}subscribeResponse")) == (
+            "subscribe"
+        )
+        assert await asyncio.wait_for(changes.get(), 5) == "shed"
+        # The two fetches would have started together: only the shed's went out.
+        assert client.pending.empty()
+        garage = sources.get("garage")
+        assert garage is not None
+        assert not garage.online
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)

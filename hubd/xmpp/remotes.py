@@ -121,6 +121,7 @@ class RemoteHubs:
             return
         self._due.pop(source.id, None)  # its next presence brings it back
         self._departures[source.id] += 1
+        self._dirty.discard(source.id)  # a fetch not yet sent would only bounce off the server
         if source.set_offline(GONE):
             self._changed(source)
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from hubd_process import HubdProcess
 from iot_client import CTRL, iq
 from test_hubctl import KEYS, Hubctl, hubctl
-from test_remotes import garage, garage_light, garage_role, house, remote_access
+from test_remotes import garage, garage_light, garage_role, house, remote_access, silent_shed
 from xmpp_client import TestClient
+
+from hubd.testing.prosody import ProsodyServer
 
 HUB = "hub@localhost"  # the house hub, bare: hubctl adds /hubd
 
 # The fixtures used here, imported from the modules that define them.
-__all__ = ["garage", "garage_role", "house", "hubctl", "remote_access"]
+__all__ = ["garage", "garage_role", "house", "hubctl", "remote_access", "silent_shed"]
 
 
 async def set_at_the_garage(alice: TestClient, garage: HubdProcess, value: str) -> None:
@@ -200,3 +203,27 @@ async def test_an_offline_remote_is_status_1_with_the_reason(
     refused = await hubctl.as_("carol")("set", HUB, "garage/light", "state", "on")
     assert refused.status == 1, refused
     assert refused.err.startswith("hubctl: "), refused
+
+
+async def test_a_silent_remote_is_status_1_within_its_timeout(
+    prosody: ProsodyServer, tmp_path: Path, silent_shed: TestClient, hubctl: Hubctl
+) -> None:
+    front = HubdProcess(
+        tmp_path / "house",
+        prosody,
+        extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
+    )
+    async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
+        run = await hubctl("read", HUB, "shed/heater")
+    assert (run.status, run.out) == (1, ""), run
+    assert run.err == "hubctl: shed/heater: shed: no answer within 2 s\n"
+
+
+async def test_browse_shows_the_remote_as_a_data_source(house: HubdProcess, hubctl: Hubctl) -> None:
+    human = await hubctl("browse", HUB)
+    assert human.status == 0, human
+    lines = human.lines()
+    at = lines.index("  garage  (garage hub)")  # a child of MeteringTopology
+    assert lines[at + 1].startswith("    door   Garage door   gpio.input   readable")
+    nodes = {(o["source"], o["device"]) for o in (await hubctl("--json", "browse", HUB)).objects()}
+    assert {("garage", "door"), ("garage", "light")} <= nodes
