@@ -25,6 +25,7 @@ from hubd import __version__
 from hubd.errors import HubctlError, HubRefused, UsageError
 from hubd.service import hubctl_commands as commands
 from hubd.service.hubctl_account import AccountFlags, resolve_account, terminal_prompt
+from hubd.service.hubctl_names import parse_device
 from hubd.xmpp.hubctl_client import HubSession
 
 #: The resource a bare hub JID gets: the one hubd uses unless its config names another.
@@ -49,6 +50,8 @@ account:
   the file's password_file, or a prompt on a terminal.
 
 HUB is the hub's JID; a bare JID (hub@example.org) means its resource /hubd.
+DEVICE is a device of the hub (porch-light), or of a remote hub it lists in
+its remotes: (garage/door: the remote's id, a slash, the device).
 """
 
 JSON_NOTE = """\
@@ -68,8 +71,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "every device with its latest values",
         """\
         List every device of HUB (named as the hub's XEP-0326 tree names them)
-        with its latest values, or why it has none.  A device that cannot be
-        read makes the status 1.""",
+        with its latest values, or why it has none; then the devices of each
+        remote hub it lists, under the remote's id (garage/door).  A device
+        that cannot be read (a remote hub offline included) makes the status 1.""",
         """\
         hubctl list hub@example.org
         hubctl --json list hub@example.org > devices.jsonl""",
@@ -78,10 +82,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "a momentary readout (all devices without DEVICE)",
         """\
         Read the current values of DEVICE (only the FIELDs named, if any), or of
-        every device.  One line per value: device, field, value with its unit,
-        and its age.  A FIELD the device does not have makes the status 1.""",
+        every device (the remote hubs' included).  One line per value: device,
+        field, value with its unit, and its age.  A FIELD the device does not
+        have, or a device that cannot be read, makes the status 1.""",
         """\
         hubctl read hub@example.org weather temperature
+        hubctl read hub@example.org garage/door
         hubctl --json read hub@example.org weather >> weather.jsonl""",
     ),
     "set": (
@@ -93,6 +99,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         control it, no such field, a value out of range) makes the status 1.""",
         """\
         hubctl set hub@example.org porch-light state on
+        hubctl set hub@example.org garage/light state on
         hubctl set hub@example.org dimmer level 0.4""",
     ),
     "watch": (
@@ -232,14 +239,16 @@ def build_parser() -> _Parser:
 
 def _command_arguments(name: str, sub: argparse.ArgumentParser) -> None:
     if name == "read":
-        sub.add_argument("device", metavar="DEVICE", nargs="?", help="a device id")
+        sub.add_argument(
+            "device", metavar="DEVICE", nargs="?", help="a device id, or remote/device"
+        )
         sub.add_argument("fields", metavar="FIELD", nargs="*", help="fields of DEVICE")
     elif name == "set":
-        sub.add_argument("device", metavar="DEVICE", help="a device id")
+        sub.add_argument("device", metavar="DEVICE", help="a device id, or remote/device")
         sub.add_argument("field", metavar="FIELD", help="the field to set")
         sub.add_argument("value", metavar="VALUE", help="on/off, true/false, a number, text")
     elif name in ("watch", "history"):
-        sub.add_argument("device", metavar="DEVICE", help="a device id")
+        sub.add_argument("device", metavar="DEVICE", help="a device id, or remote/device")
         sub.add_argument("field", metavar="FIELD", nargs="?", help="only this field")
     if name == "watch":
         sub.add_argument(
@@ -293,24 +302,27 @@ async def run(args: argparse.Namespace, session: HubSession, console: commands.C
     hub = args.hub
     if args.command == "list":
         return await commands.list_devices(session, console, hub)
+    if args.command == "browse":
+        return await commands.browse(session, console, hub)
     if args.command == "read":
-        return await commands.read(session, console, hub, args.device, args.fields)
+        device = None if args.device is None else parse_device(args.device)
+        return await commands.read(session, console, hub, device, args.fields)
+    # set, watch and history name one device: ``porch-light``, or a remote's ``garage/door``.
+    one = parse_device(args.device)
     if args.command == "set":
-        return await commands.set_value(session, console, hub, args.device, args.field, args.value)
+        return await commands.set_value(session, console, hub, one, args.field, args.value)
     if args.command == "watch":
         return await commands.watch(
             session,
             console,
             hub,
-            args.device,
+            one,
             args.field,
             changed_by=args.changed_by,
             count=args.count,
             duration=args.duration,
         )
-    if args.command == "history":
-        return await commands.history(session, console, hub, args.device, args.field, args.since)
-    return await commands.browse(session, console, hub)
+    return await commands.history(session, console, hub, one, args.field, args.since)
 
 
 async def _session(args: argparse.Namespace, account: Any, console: commands.Console) -> int:
@@ -326,6 +338,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     if args.command is None:
         raise UsageError(f"no command\n{parser.format_usage().rstrip()}")
     args.hub = hub_jid(args.hub)
+    if getattr(args, "device", None) is not None:
+        parse_device(args.device)  # a bad name is a usage error before any connection
     if args.command == "watch" and args.changed_by is not None and args.field is None:
         raise UsageError("--changed-by needs a FIELD")
     return args

@@ -23,6 +23,7 @@ from xml.etree.ElementTree import Element
 from hubd.core.model import FieldSpec, FieldType, Value, format_lexical
 from hubd.errors import HubRefused, InvalidValue, UsageError
 from hubd.service import hubctl_output as output
+from hubd.service.hubctl_names import ROOT_SOURCE, DeviceName, Namer, own_sources
 from hubd.xmpp.client_xml import (
     HISTORICAL,
     BrowsedNode,
@@ -39,7 +40,6 @@ from hubd.xmpp.control_xml import PARAMETER_ELEMENT
 from hubd.xmpp.hubctl_client import HubSession, Readings, Readout, new_seqnr
 from hubd.xmpp.sensordata_xml import NodeRef, ParsedField
 
-ROOT_SOURCE = "MeteringTopology"
 #: Most data sources and nodes one browse walks (a tree is data from another party).
 MAX_BROWSED = 2000
 
@@ -91,12 +91,12 @@ def parse_period(text: str) -> timedelta:
 # --- read and list ---------------------------------------------------------------------
 
 
-def _current(readout: Readout, device: str | None, names: Sequence[str]) -> Readings:
+def _current(readout: Readout, device: DeviceName | None, names: Sequence[str]) -> Readings:
     """The values asked for: the hub's answer filtered, since requests are only hints."""
     wanted = set(names)
     kept: Readings = []
     for node, fields in readout.readings:
-        if device is not None and node.node_id != device:
+        if device is not None and not device.matches(node):
             continue
         chosen = [
             f
@@ -109,15 +109,28 @@ def _current(readout: Readout, device: str | None, names: Sequence[str]) -> Read
 
 
 async def read(
-    session: HubSession, console: Console, hub: str, device: str | None, names: Sequence[str]
+    session: HubSession,
+    console: Console,
+    hub: str,
+    device: DeviceName | None,
+    names: Sequence[str],
 ) -> int:
     """``read``: a momentary readout of one device (some of its fields) or of all devices."""
     seqnr = new_seqnr()
-    req = build_req(seqnr, nodes=[device] if device else [], fields=names)
-    readout = await session.readout(hub, req, seqnr)
+    req = build_req(seqnr, nodes=[device.ref] if device else [], fields=names)
+    namer: output.Names
+    if device is None:
+        # Which answers are the hub's own devices and which a remote's: asked at the same time.
+        readout, own = await asyncio.gather(
+            session.readout(hub, req, seqnr), _own_nodes(session, hub)
+        )
+        namer = Namer(None if own is None else own_sources(own))
+    else:
+        readout = await session.readout(hub, req, seqnr)
+        namer = _named(device)
     readings = _current(readout, device, names)
-    console.print(output.reading_lines(readings, datetime.now(UTC), console.as_json))
-    status = _report_failures(console, readout)
+    console.print(output.reading_lines(readings, datetime.now(UTC), console.as_json, name=namer))
+    status = _report_failures(console, readout, namer)
     if device is not None and readout.failures == []:
         found = {f.name for _, fields in readings for f in fields}
         for name in names:
@@ -127,31 +140,83 @@ async def read(
     return status
 
 
-def _report_failures(console: Console, readout: Readout) -> int:
+def _named(device: DeviceName) -> output.Names:
+    """Names every node of an answer about ``device`` alone as it was typed."""
+    return lambda _node: str(device)
+
+
+def _report_failures(console: Console, readout: Readout, name: output.Names) -> int:
     for failure in readout.failures:
-        console.warn(f"{failure.node_id}: {failure.text}")
+        console.warn(f"{name(failure.ref)}: {failure.text}")
     return 1 if readout.failures else 0
 
 
-async def list_devices(session: HubSession, console: Console, hub: str) -> int:
-    """``list``: every device (named by the XEP-0326 tree) with its latest values."""
-    nodes: list[BrowsedNode] | None = None
+async def _own_nodes(session: HubSession, hub: str) -> list[BrowsedNode] | None:
+    """The hub's own devices (its XEP-0326 root); None from a device that is no concentrator."""
     try:
         answer = await session.iq(hub, build_concentrator("getAllNodes", sourceId=ROOT_SOURCE))
-        nodes = parse_nodes(check_result(answer, "getAllNodes"))
+        return parse_nodes(check_result(answer, "getAllNodes"))
     except HubRefused as err:
         # A single Thing, or a device that is no concentrator: the readout alone says enough.
         if err.condition not in _NOT_CONCENTRATOR:
             raise
+        return None
+
+
+async def _remote_groups(
+    session: HubSession, hub: str, own: frozenset[str]
+) -> list[output.RemoteGroup]:
+    """The remote hubs' data sources (children of the root not the hub's own), with devices."""
+    try:
+        answer = await session.iq(
+            hub, build_concentrator("getChildDataSources", sourceId=ROOT_SOURCE)
+        )
+        children = parse_data_sources(check_result(answer, "getChildDataSources"))
+    except HubRefused as err:
+        if err.condition not in _NOT_CONCENTRATOR:
+            raise
+        return []
+    remotes = [source for source in children if source.source_id not in own]
+
+    async def devices(source: DataSource) -> list[BrowsedNode]:
+        request = build_concentrator("getAllNodes", sourceId=source.source_id)
+        return parse_nodes(check_result(await session.iq(hub, request), "getAllNodes"))
+
+    found = await asyncio.gather(*(devices(source) for source in remotes))
+    return list(zip(remotes, found, strict=True))
+
+
+async def list_devices(session: HubSession, console: Console, hub: str) -> int:
+    """``list``: every device (named by the XEP-0326 tree) with its latest values.
+
+    The hub's own devices, then each remote hub's (``garage/door``) under its
+    data source, as chat's ``list``; the tree and the readout asked at once.
+    """
     seqnr = new_seqnr()
-    readout = await session.readout(hub, build_req(seqnr), seqnr)
-    failed = {f.node_id: f.text for f in readout.failures}
+
+    async def tree() -> tuple[list[BrowsedNode] | None, list[output.RemoteGroup]]:
+        nodes = await _own_nodes(session, hub)
+        if nodes is None:
+            return None, []
+        return nodes, await _remote_groups(session, hub, own_sources(nodes))
+
+    (nodes, remotes), readout = await asyncio.gather(
+        tree(), session.readout(hub, build_req(seqnr), seqnr)
+    )
+    namer = Namer(None if nodes is None else own_sources(nodes))
+    failed = {namer(f.ref): f.text for f in readout.failures}
     lines = output.list_lines(
-        nodes, _current(readout, None, ()), failed, datetime.now(UTC), console.as_json
+        nodes,
+        _current(readout, None, ()),
+        failed,
+        datetime.now(UTC),
+        console.as_json,
+        name=namer,
+        remotes=remotes,
     )
     console.print(lines)
     if console.as_json:
-        return _report_failures(console, readout)
+        return _report_failures(console, readout, namer)
     return 1 if failed else 0
 
 
@@ -189,18 +254,18 @@ def encode_value(kind: FieldType, text: str) -> tuple[str, Value]:
 
 
 async def set_value(
-    session: HubSession, console: Console, hub: str, device: str, name: str, text: str
+    session: HubSession, console: Console, hub: str, device: DeviceName, name: str, text: str
 ) -> int:
     """``set``: XEP-0325 of one field, typed after a readout of that field."""
     seqnr = new_seqnr()
-    probe = await session.readout(hub, build_req(seqnr, nodes=[device], fields=[name]), seqnr)
+    probe = await session.readout(hub, build_req(seqnr, nodes=[device.ref], fields=[name]), seqnr)
     known = next(
         (f for node, fields in _current(probe, device, [name]) for f in fields if f.name == name),
         None,
     )
     kind = known.type if known is not None else _guess_type(text)
     lexical, value = encode_value(kind, text)
-    await session.iq(hub, build_set(device, PARAMETER_ELEMENT[kind], name, lexical), "set")
+    await session.iq(hub, build_set(device.ref, PARAMETER_ELEMENT[kind], name, lexical), "set")
     result = ParsedField(
         name=name,
         type=kind,
@@ -212,9 +277,9 @@ async def set_value(
         unit=known.unit if known is not None else None,
     )
     if console.as_json:
-        console.print([output.json_line(device, result)])
+        console.print([output.json_line(str(device), result)])
     else:
-        console.print(output.aligned([[device, name, output.value_text(result)]]))
+        console.print(output.aligned([[str(device), name, output.value_text(result)]]))
     return 0
 
 
@@ -225,7 +290,7 @@ async def watch(
     session: HubSession,
     console: Console,
     hub: str,
-    device: str,
+    device: DeviceName,
     name: str | None,
     *,
     changed_by: str | None,
@@ -240,12 +305,13 @@ async def watch(
         chosen = [
             (node, [f for f in fields if name is None or f.name == name])
             for node, fields in readings
-            if node.node_id == device
+            if device.matches(node)
         ]
         chosen = [(node, fields) for node, fields in chosen if fields]
         if not chosen:
             return True
-        if not console.print(output.event_lines(chosen, console.as_json), flush=True):
+        lines = output.event_lines(chosen, console.as_json, name=_named(device))
+        if not console.print(lines, flush=True):
             return False  # the reader of our output has gone: stop, and unsubscribe
         seen += output.event_count(chosen)
         return count is None or seen < count
@@ -257,7 +323,7 @@ async def watch(
         loop.add_signal_handler(number, stop.set)
     try:
         seqnr = new_seqnr()
-        subscribe = build_subscribe(seqnr, device, name, changed_by)
+        subscribe = build_subscribe(seqnr, device.ref, name, changed_by)
         await session.watch(hub, subscribe, seqnr, on_event, stop, duration)
     finally:
         for number in signals:
@@ -273,7 +339,7 @@ async def history(
     session: HubSession,
     console: Console,
     hub: str,
-    device: str,
+    device: DeviceName,
     name: str | None,
     since: timedelta,
 ) -> int:
@@ -282,7 +348,12 @@ async def history(
     start = end - since
     seqnr = new_seqnr()
     req = build_req(
-        seqnr, nodes=[device], fields=[name] if name else [], historical=True, start=start, end=end
+        seqnr,
+        nodes=[device.ref],
+        fields=[name] if name else [],
+        historical=True,
+        start=start,
+        end=end,
     )
     readout = await session.readout(hub, req, seqnr)
     kept: list[tuple[NodeRef, Sequence[ParsedField]]] = []
@@ -290,7 +361,7 @@ async def history(
         chosen = [
             f
             for f in fields
-            if node.node_id == device
+            if device.matches(node)
             and (name is None or f.name == name)
             # Requests are hints: keep stored values of the period only.
             and f.categories & HISTORICAL
@@ -301,8 +372,8 @@ async def history(
     if not kept and not readout.failures:
         what = f"{device}.{name}" if name else device
         console.warn(f"no stored values of {what} in that period")
-    console.print(output.history_lines(kept, console.as_json))
-    return _report_failures(console, readout)
+    console.print(output.history_lines(kept, console.as_json, name=_named(device)))
+    return _report_failures(console, readout, _named(device))
 
 
 # --- browse ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from hubd.core import xsd
@@ -25,6 +25,15 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _GAP = "  "
 
 Readings = Sequence[tuple[NodeRef, Sequence[ParsedField]]]
+#: How a node of an answer is named for people and scripts: ``door``, ``garage/door``.
+Names = Callable[[NodeRef], str]
+#: A remote hub's data source with its devices, as ``list`` shows it.
+RemoteGroup = tuple[DataSource, Sequence[BrowsedNode]]
+
+
+def plain(node: NodeRef) -> str:
+    """A node named by its id alone (the hub's own)."""
+    return node.node_id
 
 
 # --- values ---------------------------------------------------------------------------
@@ -101,12 +110,14 @@ def aligned(rows: Iterable[Sequence[str]]) -> list[str]:
 # --- commands -------------------------------------------------------------------------
 
 
-def reading_lines(readings: Readings, now: datetime, as_json: bool) -> list[str]:
+def reading_lines(
+    readings: Readings, now: datetime, as_json: bool, *, name: Names = plain
+) -> list[str]:
     """``read``: one line per value (device, field, value, age), in the hub's order."""
     if as_json:
-        return [json_line(node.node_id, f) for node, fields in readings for f in fields]
+        return [json_line(name(node), f) for node, fields in readings for f in fields]
     return aligned(
-        [node.node_id, f.name, value_text(f), ago(utc(f.timestamp), now)]
+        [name(node), f.name, value_text(f), ago(utc(f.timestamp), now)]
         for node, fields in readings
         for f in fields
     )
@@ -118,22 +129,52 @@ def list_lines(
     failed: dict[str, str],
     now: datetime,
     as_json: bool,
+    *,
+    name: Names = plain,
+    remotes: Sequence[RemoteGroup] = (),
 ) -> list[str]:
-    """``list``: every device, named, with its latest values (or why it has none)."""
+    """``list``: every device, named, with its latest values (or why it has none).
+
+    The hub's own devices first, then each remote hub's under its data source
+    id, as chat's ``list`` does.  ``failed`` is keyed by device name.
+    """
     if as_json:
-        return reading_lines(readings, now, as_json=True)
+        return reading_lines(readings, now, as_json=True, name=name)
     by_node: dict[str, list[ParsedField]] = {}
     for ref, values in readings:
-        by_node.setdefault(ref.node_id, []).extend(values)
-    known = nodes or [_unnamed(node_id) for node_id in by_node]
+        by_node.setdefault(name(ref), []).extend(values)
+    remote_names = {
+        f"{source.source_id}/{node.node_id}" for source, group in remotes for node in group
+    }
+    known = nodes or [_unnamed(key) for key in by_node if key not in remote_names]
+    rows = _device_rows([("", n) for n in known], by_node, failed, now)
+    sections: list[str] = []
+    for source, group in remotes:
+        named = "" if source.name == source.source_id else f"  ({source.name})"
+        sections.append(f"{source.source_id}{named}")
+        devices = [(f"{source.source_id}/", n) for n in group]
+        table = aligned(_device_rows(devices, by_node, failed, now))
+        sections.extend(f"  {line}" for line in table)
+    for key, values in by_node.items():  # read, though the tree did not list it
+        rows.extend([key, f.name, value_text(f), ago(utc(f.timestamp), now)] for f in values)
+    return aligned(rows) + sections
+
+
+def _device_rows(
+    devices: Sequence[tuple[str, BrowsedNode]],
+    by_node: dict[str, list[ParsedField]],
+    failed: dict[str, str],
+    now: datetime,
+) -> list[list[str]]:
+    """The rows of ``devices`` (each with its name's prefix); their values leave ``by_node``."""
     rows: list[list[str]] = []
-    for device in known:
-        name = device.node_id
-        label = name if device.name == name else f"{name} ({device.name})"
+    for prefix, device in devices:
+        key = prefix + device.node_id
+        label = key if device.name == device.node_id else f"{key} ({device.name})"
         # As in chat's list: "online" goes without saying; an offline device says so.
-        mine = [f for f in by_node.pop(name, []) if not (f.name == "online" and f.value is True)]
-        if name in failed:
-            rows.append([label, f"(failed: {failed[name]})"])
+        mine = [f for f in by_node.pop(key, []) if not (f.name == "online" and f.value is True)]
+        if key in failed:
+            rows.append([label, f"(failed: {failed[key]})"])
         elif not mine:
             why = "no values" if device.state == "None" else device.state
             rows.append([label, f"({why})"])
@@ -141,24 +182,22 @@ def list_lines(
             [label if i == 0 else "", f.name, value_text(f), ago(utc(f.timestamp), now)]
             for i, f in enumerate(mine)
         )
-    for node_id, extra in by_node.items():  # read, though the tree did not list it
-        rows.extend([node_id, f.name, value_text(f), ago(utc(f.timestamp), now)] for f in extra)
-    return aligned(rows)
+    return rows
 
 
 def _unnamed(node_id: str) -> BrowsedNode:
     return BrowsedNode(node_id, node_id, "", "None", False, True, False, None)
 
 
-def event_lines(readings: Readings, as_json: bool) -> list[str]:
+def event_lines(readings: Readings, as_json: bool, *, name: Names = plain) -> list[str]:
     """``watch``: one line per event (one timestamp of one node), or one JSON line per value."""
     if as_json:
-        return [json_line(node.node_id, f) for node, fields in readings for f in fields]
+        return [json_line(name(node), f) for node, fields in readings for f in fields]
     lines = []
     for node, fields in readings:
         for moment, group in _by_time(fields):
             values = ", ".join(f"{f.name} {value_text(f)}" for f in group)
-            lines.append(f"{local_time(moment)}{_GAP}{node.node_id}{_GAP}{values}")
+            lines.append(f"{local_time(moment)}{_GAP}{name(node)}{_GAP}{values}")
     return lines
 
 
@@ -174,10 +213,10 @@ def _by_time(fields: Sequence[ParsedField]) -> list[tuple[datetime, list[ParsedF
     return list(groups.items())
 
 
-def history_lines(readings: Readings, as_json: bool) -> list[str]:
+def history_lines(readings: Readings, as_json: bool, *, name: Names = plain) -> list[str]:
     """``history``: one line per stored value, oldest first."""
     values = sorted(
-        ((node.node_id, f) for node, fields in readings for f in fields),
+        ((name(node), f) for node, fields in readings for f in fields),
         key=lambda item: utc(item[1].timestamp),
     )
     if as_json:

@@ -64,7 +64,7 @@ _OK = "OK"
 def build_req(
     seqnr: int,
     *,
-    nodes: Sequence[str] = (),
+    nodes: Sequence[str | NodeRef] = (),
     fields: Sequence[str] = (),
     categories: Iterable[Category] = CURRENT,
     historical: bool = False,
@@ -75,6 +75,8 @@ def build_req(
 
     ``historical`` asks for every historical category (``historical='true'``)
     between ``start`` and ``end`` instead.  Nodes and fields empty: all of them.
+    A node is a ``nodeId`` of the hub's own, or a :class:`NodeRef` (a remote's:
+    ``sourceId`` and ``nodeId``).
     """
     attrs = {"seqnr": str(seqnr)}
     if historical:
@@ -86,8 +88,8 @@ def build_req(
     if end is not None:
         attrs["to"] = xsd.format_datetime(end)
     req = Element(qname(NS_SENSORDATA, "req"), attrs)
-    for node_id in nodes:
-        SubElement(req, qname(NS_SENSORDATA, "node"), node_ref_attrs(NodeRef(node_id)))
+    for node in nodes:
+        SubElement(req, qname(NS_SENSORDATA, "node"), node_ref_attrs(_ref(node)))
     for name in fields:
         SubElement(req, qname(NS_SENSORDATA, "field"), {"name": name})
     return req
@@ -126,6 +128,12 @@ class NodeFailure:
 
     node_id: str
     text: str
+    source_id: str | None = None
+
+    @property
+    def ref(self) -> NodeRef:
+        """The failed node as the wire addressed it."""
+        return NodeRef(self.node_id, self.source_id)
 
 
 def parse_failure(elem: Element) -> list[NodeFailure]:
@@ -134,7 +142,8 @@ def parse_failure(elem: Element) -> list[NodeFailure]:
     for child in elem:
         if local_name(child, NS_SENSORDATA) == "error":
             node = child.get("nodeId") or "?"
-            failures.append(NodeFailure(node, (child.text or "").strip() or "failed"))
+            text = (child.text or "").strip() or "failed"
+            failures.append(NodeFailure(node, text, child.get("sourceId") or None))
     return failures
 
 
@@ -148,13 +157,17 @@ def accepted_queued(result: Element | None) -> bool:
         return False
 
 
+def _ref(node: str | NodeRef) -> NodeRef:
+    return node if isinstance(node, NodeRef) else NodeRef(node)
+
+
 # --- XEP-0325 control ---------------------------------------------------------------
 
 
-def build_set(node_id: str, element: str, name: str, lexical: str) -> Element:
-    """``<set><node nodeId/><ELEMENT name value/></set>``: one typed parameter of one node."""
+def build_set(node: str | NodeRef, element: str, name: str, lexical: str) -> Element:
+    """``<set><node nodeId sourceId?/><ELEMENT name value/></set>``: one parameter of one node."""
     root = Element(qname(NS_CONTROL, "set"))
-    SubElement(root, qname(NS_CONTROL, "node"), node_ref_attrs(NodeRef(node_id)))
+    SubElement(root, qname(NS_CONTROL, "node"), node_ref_attrs(_ref(node)))
     SubElement(root, qname(NS_CONTROL, element), {"name": name, "value": lexical})
     return root
 
@@ -163,11 +176,11 @@ def build_set(node_id: str, element: str, name: str, lexical: str) -> Element:
 
 
 def build_subscribe(
-    seqnr: int, node_id: str, field: str | None = None, changed_by: str | None = None
+    seqnr: int, node: str | NodeRef, field: str | None = None, changed_by: str | None = None
 ) -> Element:
     """``<subscribe seqnr><node/><field name changedBy?/></subscribe>``; no field: every field."""
     root = Element(qname(NS_EVENTS, "subscribe"), {"seqnr": str(seqnr)})
-    SubElement(root, qname(NS_EVENTS, "node"), node_ref_attrs(NodeRef(node_id)))
+    SubElement(root, qname(NS_EVENTS, "node"), node_ref_attrs(_ref(node)))
     if field is not None:
         attrs = {"name": field}
         if changed_by is not None:

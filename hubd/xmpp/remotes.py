@@ -82,6 +82,9 @@ class RemoteHubs:
         # Silent remotes: when to ask each again (loop time), and how long to wait after.
         self._due: dict[str, float] = {}
         self._backoff = {s.id: Backoff(RETRY_BASE, RETRY_CAP) for s in sources}
+        # How often each remote went offline (presence unavailable): a tree answer sent
+        # before it went is stale when it arrives after, and must not bring it back.
+        self._departures = dict.fromkeys((s.id for s in sources), 0)
         xmpp.register_handler(
             Callback(
                 "remote tree events",
@@ -117,6 +120,8 @@ class RemoteHubs:
         if source is None:
             return
         self._due.pop(source.id, None)  # its next presence brings it back
+        self._departures[source.id] += 1
+        self._dirty.discard(source.id)  # a fetch not yet sent would only bounce off the server
         if source.set_offline(GONE):
             self._changed(source)
 
@@ -177,11 +182,16 @@ class RemoteHubs:
         iq: Any = self.xmpp.make_iq_get(ito=JID(source.jid))
         iq.xml.append(build_get_all_nodes())
         silent = True  # no good answer: ask again later
+        departures = self._departures[source.id]
         try:
             result = await iq.send(timeout=source.timeout)
         except IqTimeout:
+            if self._departures[source.id] != departures:
+                return  # gone meanwhile: offline already, for that reason
             changed = source.set_offline(f"no answer within {source.timeout:g} s")
         except IqError as err:
+            if self._departures[source.id] != departures:
+                return  # gone meanwhile (the server bounced the request): offline already
             error = err.iq["error"]
             if error["condition"] == "conflict" and error["text"] == LOOP:
                 changed, silent = source.refuse_loop(), False  # the other hub found the loop
@@ -189,6 +199,10 @@ class RemoteHubs:
                 said = error["text"] or err.condition
                 changed = source.set_offline(f"refused the tree request: {said}")
         else:
+            if self._departures[source.id] != departures:
+                # Answered, then gone (its unavailable presence came first): still offline,
+                # and its next available presence fetches the tree again.
+                return
             answer = next(iter(result.xml), None)
             try:
                 if answer is None:
