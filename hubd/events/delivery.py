@@ -11,6 +11,7 @@ and when; this decides how.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -23,6 +24,10 @@ from hubd.events.subscriptions import Subscription
 from hubd.events.tables import QueuedEvent
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How long a commit waits for live events to reach their subscribers (see
+#: let_live_sends_land): about one delivery over a local server.
+LIVE_SEND_GRACE = 0.002
 
 
 class Delivery:
@@ -149,3 +154,25 @@ class Delivery:
         self.in_flight.add(event_id)
         self.sink.deliver(event_id, self._with_unstored(event))
         return True
+
+
+async def let_live_sends_land(wake: asyncio.Event) -> None:
+    """Hold the commit back while the events just sent travel to their subscribers.
+
+    The engine yields first so that the XMPP stream writes them.  Then the
+    commit's worker thread would compete for the CPU with the server and the
+    subscriber while the message is on its way (on a small machine with the
+    server on it, 0.1-0.2 ms of a 2 ms delivery): so the commit waits up to
+    :data:`LIVE_SEND_GRACE`, or less as soon as anything else wakes the
+    engine (new values, acknowledgements), so that a burst is not slowed.
+    The events are already on the wire; acknowledgements still wait for
+    the commit that stores them (they are taken at the start of a batch).
+    """
+    await asyncio.sleep(0)
+    if wake.is_set():
+        return
+    try:
+        async with asyncio.timeout(LIVE_SEND_GRACE):
+            await wake.wait()  # left set: the run loop handles it next
+    except TimeoutError:
+        pass

@@ -39,13 +39,12 @@ from hubd.core.remote_nodes import chain_nodes
 from hubd.core.settings import EventsSettings
 from hubd.errors import StoreUnavailable
 from hubd.events import clock_steps
-from hubd.events.delivery import Delivery
+from hubd.events.delivery import Delivery, let_live_sends_land
 from hubd.events.event import Event, EventSink, outbox_texts
 from hubd.events.history_sampling import HistorySampler, prune_history
 from hubd.events.pending import SOON, PendingWrites
 from hubd.events.store import Store
 from hubd.events.subscriptions import Subscription, SubscriptionSpec
-from hubd.events.tables import StoredSubscription
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,9 +54,6 @@ SubKey = tuple[str, str, str]  # (subscriber, node id, channel)
 #: Pruning deletes a few rows at ten places of the history's index (one per field):
 #: every six hours, a quarter of the pages an hourly one writes.
 PRUNE_EVERY = timedelta(hours=6)
-#: How long a commit waits for live events to reach their subscribers (see
-#: EventEngine._let_live_sends_land): about one delivery over a local server.
-LIVE_SEND_GRACE = 0.002
 
 
 class EventEngine:
@@ -96,6 +92,10 @@ class EventEngine:
         self._lost_in_memory = 0
         self._unsaved: set[SubKey] = set()  # subscriptions a failed write left unstored
         self._generation = store.generation
+        # True while the run loop waits with nothing to do: the next event goes out
+        # from on_values itself (see _send_first_now), not one loop turn later.
+        self._idle = False
+        self._sent_early = False  # an event went out that way since the last batch
         # Steps of the wall clock (a Pi setting its clock after boot); a fixed ``now``
         # (tests) has none unless a watch is given.
         self.clock = clock_steps.ClockSteps(clock or (ClockWatch() if now is utc_now else None))
@@ -131,9 +131,11 @@ class EventEngine:
         try:
             while True:
                 due = self._pending.due(self.delivery.in_flight)
+                self._idle = not self._wake.is_set()
                 with contextlib.suppress(TimeoutError):  # the commit is due
                     async with asyncio.timeout(None if due is None else due - loop.time()):
                         await self._wake.wait()
+                self._idle = False
                 self._wake.clear()
                 await self._persist_and_deliver()
                 if loop.time() >= next_prune:
@@ -170,7 +172,7 @@ class EventEngine:
         sub.seed(current)
         self.subscriptions[sub.key] = sub
         try:
-            await self.store.save_subscription(_stored(sub))
+            await self.store.save_subscription(sub.stored())
         except StoreUnavailable:
             # It works from now on; the next commit that succeeds stores it.
             self._follow_store_replacement()
@@ -226,7 +228,6 @@ class EventEngine:
         self._check_clock(values)
         # History waits until the events went out (see _persist_and_deliver).
         self._unrecorded.append((node.id, values))
-        self._wake.set()
         specs = {s.name: s for s in node.spec.fields}
         now = self.now()
         for sub in self.subscriptions.values():
@@ -240,7 +241,10 @@ class EventEngine:
                 sub.pending.update((v.name, v) for v in fired)
                 self._arm_release(sub, hold)
             else:
-                self._emit(sub, fired)
+                self._emit(sub, fired, wake=False)
+        if self._idle and self._queue and not self._flush_requests:
+            self._send_first_now()
+        self._wake.set()
 
     def on_state(self, node: Node) -> None:
         """State changes arrive as the ``online`` field through on_values."""
@@ -270,7 +274,7 @@ class EventEngine:
 
     # --- internals ---------------------------------------------------------------
 
-    def _emit(self, sub: Subscription, values: Sequence[FieldValue]) -> None:
+    def _emit(self, sub: Subscription, values: Sequence[FieldValue], wake: bool = True) -> None:
         now = self.now()
         sub.reported(values, now)
         self._dirty.add(sub.key)
@@ -291,7 +295,32 @@ class EventEngine:
             if self._lost_in_memory == 1:
                 _LOGGER.warning("event queue full (%d): dropping the oldest", MEMORY_QUEUE_LIMIT)
         self.stats["events"] += 1
-        self._wake.set()
+        if wake:
+            self._wake.set()
+
+    def _take_fresh(self) -> list[tuple[int, Event]]:
+        """Number the queued events and hold them (a stop that cancels a batch writes them)."""
+        fresh: list[tuple[int, Event]] = []
+        while self._queue:
+            fresh.append((self._next_id, self._queue.popleft()))
+            self._next_id += 1
+        self._pending.add(fresh)
+        return fresh
+
+    def _send_first_now(self) -> None:
+        """The first events after a quiet time go out at once, the rest of the batch later.
+
+        A value that arrives while the engine waits would otherwise go out one
+        loop turn later, behind the run loop's wake-up (on a loop that slept,
+        a turn costs more than the send).  The events are numbered and held for
+        the commit exactly as a batch would (``_take_fresh``) before they are
+        sent; history, references, the commit and the acknowledgement request
+        follow in the batch this wakes.  Only one such send per batch: what
+        comes faster is batched as before.
+        """
+        self._idle = False
+        self._follow_store_replacement()
+        self._sent_early = self.delivery.send_live(self._take_fresh()) or self._sent_early
 
     def _schedule(self, sub: Subscription) -> None:
         if sub.spec.max_interval is not None:
@@ -366,20 +395,15 @@ class EventEngine:
         await self.clock.shift_history(self.store)  # before rows on the new scale are written
         # Acknowledgements taken first: an event never written needs nothing more.
         self._take_acks()
-        fresh: list[tuple[int, Event]] = []
-        while self._queue:
-            fresh.append((self._next_id, self._queue.popleft()))
-            self._next_id += 1
-        # Held before anything is sent: a stop that cancels this batch still writes them.
-        self._pending.add(fresh)
+        fresh = self._take_fresh()  # held before anything is sent
         flush, self._flush_requests = self._flush_requests, set()
-        sent = False
+        sent, self._sent_early = self._sent_early, False
         if not flush:
             # The live path: a subscriber with nothing waiting gets its event now;
             # order holds because nothing is older.
-            sent = self.delivery.send_live(fresh)
-            if sent:
-                await self._let_live_sends_land()
+            sent = self.delivery.send_live(fresh) or sent
+        if sent and not flush:
+            await let_live_sends_land(self._wake)
         # Everything below waits for the live sends: on a loop that slept since
         # the last reading, each step costs several times its warm cost.
         unrecorded, self._unrecorded = self._unrecorded, []
@@ -408,7 +432,7 @@ class EventEngine:
             # The stream writes them before end_batch asks for an acknowledgement:
             # an <r/> ahead of them would be answered without them, and they would
             # wait in the outbox (and come again after a restart).
-            await self._let_live_sends_land()
+            await let_live_sends_land(self._wake)
         if not stored:
             self.delivery.count_unstored(self._pending.unwritable(self.delivery.in_flight))
         if sent and self.delivery.sink is not None:
@@ -442,7 +466,7 @@ class EventEngine:
                 states=states,
                 events=rows,
                 limit=self.settings.queue_limit,
-                subscriptions=[_stored(sub) for sub in saves],
+                subscriptions=[sub.stored() for sub in saves],
             )
         except StoreUnavailable:
             # Logged once by the store.  Everything but the readings is tried again
@@ -468,31 +492,3 @@ class EventEngine:
             self._unsaved = set(self.subscriptions)
             self.delivery.backlog.clear()
             self._wake.set()
-
-    async def _let_live_sends_land(self) -> None:
-        """Hold the commit back while the events just sent travel to their subscribers.
-
-        The engine yields first so that the XMPP stream writes them.  Then the
-        commit's worker thread would compete for the CPU with the server and the
-        subscriber while the message is on its way (on a small machine with the
-        server on it, 0.1-0.2 ms of a 2 ms delivery): so the commit waits up to
-        :data:`LIVE_SEND_GRACE`, or less as soon as anything else wakes the
-        engine (new values, acknowledgements), so that a burst is not slowed.
-        The events are already on the wire; acknowledgements still wait for
-        the commit that stores them (they are taken at the start of a batch).
-        """
-        await asyncio.sleep(0)
-        if self._wake.is_set():
-            return
-        try:
-            async with asyncio.timeout(LIVE_SEND_GRACE):
-                await self._wake.wait()  # left set: the run loop handles it next
-        except TimeoutError:
-            pass
-
-
-def _stored(sub: Subscription) -> StoredSubscription:
-    spec = sub.spec
-    return StoredSubscription(
-        spec.subscriber, spec.node_id, spec.target, spec.to_json(), sub.state_json(), spec.channel
-    )

@@ -26,6 +26,7 @@ from hubd.core.model import (
     parse_lexical,
     value_type,
 )
+from hubd.events.tables import StoredSubscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,18 @@ class Subscription:
             self.reference[value.name] = value.value
             self.pending.pop(value.name, None)
         self.last_sent = now
+
+    def stored(self) -> StoredSubscription:
+        """The row the store keeps for this subscription."""
+        spec = self.spec
+        return StoredSubscription(
+            spec.subscriber,
+            spec.node_id,
+            spec.target,
+            spec.to_json(),
+            self.state_json(),
+            spec.channel,
+        )
 
     def state_json(self) -> dict[str, Any]:
         """References and last-sent time, for the store."""

@@ -42,6 +42,7 @@ from hubd.events.subscriptions import FieldRule, SubscriptionSpec
 from hubd.people.watch import CHAT, ROOM, event_text
 from hubd.people.wording import delayed_text
 from hubd.xmpp.acks import AckPacer
+from hubd.xmpp.direct_send import event_message, send_now
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.resend_stamps import ResendStamps, add_delay
 from hubd.xmpp.sensordata_xml import (
@@ -358,11 +359,10 @@ class EventService:
             )
             text = event_text(node, [v for _, v in pairs])
             message["body"] = delayed_text(text, event.created, datetime.now(UTC)) if late else text
+            message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         else:
-            message = self.xmpp.make_message(mto=JID(event.target))
-            readings = [NodeReadings(wire_ref(node), pairs)]
-            message.xml.append(build_fields(event.seqnr, readings, done=True))
-        message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
+            fields = build_fields(event.seqnr, [NodeReadings(wire_ref(node), pairs)], done=True)
+            message = event_message(self.xmpp, event.target, f"{EVENT_ID_PREFIX}{event_id}", fields)
         if late:
             add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
         if (
@@ -423,17 +423,20 @@ class EventService:
                 pairs = [(spec, v) for v in event.values if (spec := node.spec.get(v.name))]
                 cached = self._elements[key] = (event.values, timestamp_elements(pairs))
             series.append(cached[1])
-        message = self.xmpp.make_message(mto=JID(first.target))
-        message.xml.append(build_fields_series(first.seqnr, wire_ref(node), series))
         ids = [event_id for event_id, _ in events]
-        message["id"] = EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids))
+        message = event_message(
+            self.xmpp,
+            first.target,
+            EVENT_ID_PREFIX + BATCH_SEPARATOR.join(map(str, ids)),
+            build_fields_series(first.seqnr, wire_ref(node), series),
+        )
         if datetime.now(UTC) - first.created > DELAYED_AFTER:
             add_delay(message.xml, self.xmpp.boundjid.bare, first.created)
         self._send(message, first.created, ids)
 
     def _send(self, message: Any, created: datetime, event_ids: list[int]) -> None:
         """Send an event message; it leaves the outbox when the server acknowledges it."""
-        message.send()
+        send_now(self.xmpp, message)  # written in this turn when nothing is queued before it
         if self._acks_expected():
             self.resend_stamps.sent(str(message["id"]), created)
         else:
