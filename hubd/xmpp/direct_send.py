@@ -10,7 +10,8 @@ same order, and writes at once, when that cannot change what the stream sees:
 * nothing waits in the queue (an earlier stanza must go first, and a stanza
   the queue's task took is written before it yields: see below);
 * every outgoing filter is synchronous (an asynchronous one makes the queue's
-  task yield mid-stanza, and a later stanza written meanwhile would pass it);
+  task yield mid-stanza, and a later stanza written meanwhile would pass it;
+  slixmpp awaits those of ``out`` and ``out_sce``, never of ``out_sync``);
 * the session is started and the stream connected (before that, slixmpp holds
   stanzas back itself).
 
@@ -35,6 +36,8 @@ from slixmpp.stanza import Message
 from slixmpp.xmlstream.tostring import tostring
 
 _FILTER_MODES = ("out", "out_sync", "out_sce")
+#: The modes whose coroutine filters slixmpp's queue awaits (``out_sync`` ones are called).
+_AWAITED_MODES = ("out", "out_sce")
 
 
 def event_message(xmpp: ClientXMPP, to: str, message_id: str, payload: Element) -> Message:
@@ -62,7 +65,9 @@ def can_send_now(xmpp: ClientXMPP) -> bool:
         and xmpp.transport is not None
         and bool(getattr(xmpp, "_session_started", False))
         and xmpp.waiting_queue.empty()
-        and not any(iscoroutinefunction(f) for f in filters.get("out", ()))
+        and not any(
+            iscoroutinefunction(f) for mode in _AWAITED_MODES for f in filters.get(mode, ())
+        )
     )
 
 

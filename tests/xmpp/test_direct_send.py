@@ -90,3 +90,26 @@ async def test_before_the_session_it_falls_back_to_the_queue(prosody: ProsodySer
     send_now(hub, message)  # held by slixmpp until a session starts, as stanza.send() is
     assert message["to"] == prosody.jid("bob")
     assert message["id"] == "hubd-ev-3"
+
+
+async def test_an_asynchronous_filter_sends_through_the_queue(
+    prosody: ProsodyServer, bob: TestClient
+) -> None:
+    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
+    try:
+        assert can_send_now(hub)
+        seen: list[str] = []
+
+        async def encrypt(stanza: Any) -> Any:  # as an end-to-end encryption filter would be
+            seen.append(str(stanza["id"]))
+            return stanza
+
+        hub.add_filter("out_sce", encrypt)
+        assert not can_send_now(hub), "slixmpp awaits an out_sce coroutine: only its queue may"
+        send_now(hub, event_message(hub, bob.boundjid.full, "hubd-ev-4", _payload(4)))
+        received = await bob.wait_message(lambda m: _value(m) is not None)
+        assert received["id"] == "hubd-ev-4"
+        assert seen == ["hubd-ev-4"], "the filter ran once, in the queue"
+        hub.del_filter("out_sce", encrypt)
+    finally:
+        await hub.disconnect_and_wait()
