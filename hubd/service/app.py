@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
 import random
 import signal
@@ -41,6 +40,7 @@ from hubd.core.supervisor import START_TIMEOUT, STOP_TIMEOUT, NodeSupervisor
 from hubd.errors import ConfigError, XmppAuthError
 from hubd.events.engine import EventEngine
 from hubd.events.store import Store
+from hubd.service import frozen_heap
 from hubd.service.metrics import MetricsRegistry, MetricsServer
 from hubd.service.reload import access_changed, diff_devices, needs_restart
 from hubd.service.sdnotify import Notifier
@@ -277,10 +277,8 @@ class App:
             starting = [n.id for n in self.hub.nodes.values() if n.state is NodeState.STARTING]
             _LOGGER.warning("still starting after %g s: %s", READY_TIMEOUT, ", ".join(starting))
         self._ready = True
-        # Everything built at start-up (config, slixmpp, drivers) lives until exit:
-        # keep it out of the collector's full passes, which otherwise walk all of it
-        # in the middle of some event's path.
-        gc.freeze()
+        # Everything built at start-up lives until exit: out of the collector's passes.
+        frozen_heap.freeze()
         self._last_status = self.status_text()
         self.notifier.ready(self._last_status)
         _LOGGER.debug("ready: %s", self._last_status)
@@ -458,6 +456,8 @@ class App:
             self.client.refresh_presence()
         self._update_status()
         _LOGGER.info("reloaded: %s", diff.summary())
+        # What the reload replaced (old devices, the old configuration) was frozen.
+        frozen_heap.collect_frozen()
         return True
 
     async def _remove_node(self, node_id: str) -> None:
