@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hubd_process import HubdProcess
 from iot_client import CTRL, iq
+from remote_hubs import remotes_yaml
 from test_hubctl import KEYS, Hubctl, hubctl
 from test_remotes import garage, garage_light, garage_role, house, remote_access, silent_shed
 from xmpp_client import TestClient
@@ -211,7 +212,7 @@ async def test_a_silent_remote_is_status_1_within_its_timeout(
     front = HubdProcess(
         tmp_path / "house",
         prosody,
-        extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
+        extra_config=remotes_yaml("shed", str(silent_shed.boundjid), timeout=2),
     )
     async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
         run = await hubctl("read", HUB, "shed/heater")

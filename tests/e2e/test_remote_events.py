@@ -18,6 +18,7 @@ import pytest
 from hubd_process import HubdProcess
 from iot_client import SD, IqFailure, field_values, iq
 from pty_device import Pty
+from remote_hubs import plugged, remote_hub, remotes_yaml
 from slixmpp import Message
 from test_remotes import _command
 from xmpp_client import TestClient
@@ -51,22 +52,18 @@ HOUSE_DEVICES = """
 @pytest.fixture
 async def device(tmp_path: Path) -> AsyncIterator[Pty]:
     """The garage's serial device on a pseudo-terminal."""
-    pty = Pty(tmp_path / "ttyGARAGE")
-    pty.plug()
-    yield pty
-    pty.unplug()
+    with plugged(tmp_path / "ttyGARAGE") as pty:
+        yield pty
 
 
 @pytest.fixture
 async def garage(prosody: ProsodyServer, tmp_path: Path, device: Pty) -> AsyncIterator[HubdProcess]:
     """The remote hub, running, its device online: the house hub may read it."""
-    hub = HubdProcess(
-        tmp_path / "garage",
+    hub = remote_hub(
         prosody,
-        account="garage-hub",
-        password="garagepass",
-        devices=garage_devices(device.link),
-        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
+        tmp_path / "garage",
+        garage_devices(device.link),
+        {"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
         verbose=True,
     )
     async with hub.running(r"node weather is (back )?online"):
@@ -85,8 +82,9 @@ async def house(
         devices=HOUSE_DEVICES,
         access_lists={"owners": [prosody.jid("alice")]},
         verbose=True,
-        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n"
-        f"    access: {{readers: [{prosody.jid('carol')}]}}\n",
+        extra_config=remotes_yaml(
+            "garage", garage.jid, access=f"{{readers: [{prosody.jid('carol')}]}}"
+        ),
     )
     async with front.running(r"remote garage \S+ online: 1 node\(s\)"):
         yield front

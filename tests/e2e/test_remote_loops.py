@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 
 from hubd_process import HubdProcess
 from iot_client import CONC, SD, iq, readout
+from remote_hubs import remote_hub, remotes_yaml
 from xmpp_client import TestClient
 
 from hubd.testing.prosody import ProsodyServer
@@ -36,37 +37,30 @@ GARAGE_DEVICES = """
 LONG_LOOP = "a loop: this hub is reached again through the remote's own remotes; not followed"
 
 
-def _remote(source_id: str, jid: str) -> str:
-    return f"remotes:\n  - id: {source_id}\n    jid: {jid}\n    timeout: 5\n"
-
-
 def _hubs(prosody: ProsodyServer, tmp_path: Path, *, loop: bool) -> list[HubdProcess]:
     """House -> garage -> shed, and shed -> house when ``loop``; each lets the one before in."""
     house_jid = f"{prosody.jid('hub')}/hubd"
-    shed = HubdProcess(
+    shed = remote_hub(
+        prosody,
         tmp_path / "shed",
-        prosody,
+        SHED_DEVICES,
+        {"owners": [prosody.jid("alice")], "readers": [prosody.jid("garage-hub")]},
         account="shed-hub",
-        password="shedpass",
-        devices=SHED_DEVICES,
-        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("garage-hub")]},
-        extra_config=_remote("house", house_jid) if loop else "",
+        extra_config=remotes_yaml("house", house_jid) if loop else "",
     )
-    garage = HubdProcess(
-        tmp_path / "garage",
+    garage = remote_hub(
         prosody,
-        account="garage-hub",
-        password="garagepass",
-        devices=GARAGE_DEVICES,
-        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
-        extra_config=_remote("shed", shed.jid),
+        tmp_path / "garage",
+        GARAGE_DEVICES,
+        {"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
+        extra_config=remotes_yaml("shed", shed.jid),
     )
     readers = [prosody.jid("bob")] + ([prosody.jid("shed-hub")] if loop else [])
     house = HubdProcess(
         tmp_path / "house",
         prosody,
         access_lists={"owners": [prosody.jid("alice")], "readers": readers},
-        extra_config=_remote("garage", garage.jid),
+        extra_config=remotes_yaml("garage", garage.jid),
     )
     return [house, garage, shed]
 

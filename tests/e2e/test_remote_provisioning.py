@@ -23,6 +23,7 @@ import pytest
 from hubd_process import HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, iq, readout
 from pty_device import Pty
+from remote_hubs import plugged, remote_hub, remotes_yaml
 from slixmpp import Message
 from test_provisioning import PROV, ProvisioningServer, _fields_by_node
 from test_remotes import _command, _say, garage_light
@@ -84,22 +85,18 @@ async def provisioning(prosody: ProsodyServer) -> AsyncIterator[RecordingServer]
 
 @pytest.fixture
 async def device(tmp_path: Path) -> AsyncIterator[Pty]:
-    pty = Pty(tmp_path / "ttyGARAGE")
-    pty.plug()
-    yield pty
-    pty.unplug()
+    with plugged(tmp_path / "ttyGARAGE") as pty:
+        yield pty
 
 
 @pytest.fixture
 async def garage(prosody: ProsodyServer, tmp_path: Path, device: Pty) -> AsyncIterator[HubdProcess]:
     """The remote hub, its weather holding a value: the house hub may control it."""
-    hub = HubdProcess(
-        tmp_path / "garage",
+    hub = remote_hub(
         prosody,
-        account="garage-hub",
-        password="garagepass",
-        devices=garage_devices(device.link),
-        access_lists={"owners": [prosody.jid("alice")], "controllers": [prosody.jid("hub")]},
+        tmp_path / "garage",
+        garage_devices(device.link),
+        {"owners": [prosody.jid("alice")], "controllers": [prosody.jid("hub")]},
         verbose=True,
     )
     async with hub.running(r"node weather is (back )?online"):
@@ -119,7 +116,7 @@ async def house(
         prosody,
         provisioning=str(provisioning.client.boundjid),
         verbose=True,
-        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+        extra_config=remotes_yaml("garage", garage.jid),
     )
     async with front.running(r"remote garage \S+ online: 3 node\(s\)"):
         yield front

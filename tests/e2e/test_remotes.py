@@ -19,6 +19,7 @@ from accounts import ACCOUNTS
 from defusedxml.ElementTree import fromstring
 from hubd_process import HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
+from remote_hubs import remote_hub, remotes_yaml
 from slixmpp import JID
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -53,16 +54,11 @@ def remote_access() -> str:
 @pytest.fixture
 def garage(prosody: ProsodyServer, tmp_path: Path, garage_role: str) -> HubdProcess:
     """The remote hub (not started): the house hub may read it, alice owns it."""
-    return HubdProcess(
-        tmp_path / "garage",
+    return remote_hub(
         prosody,
-        account="garage-hub",
-        password="garagepass",
-        devices=GARAGE_DEVICES,
-        access_lists={
-            "owners": [prosody.jid("alice")],
-            garage_role: [prosody.jid("hub")],
-        },
+        tmp_path / "garage",
+        GARAGE_DEVICES,
+        {"owners": [prosody.jid("alice")], garage_role: [prosody.jid("hub")]},
     )
 
 
@@ -75,8 +71,7 @@ async def house(
         front = HubdProcess(
             tmp_path / "house",
             prosody,
-            extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n"
-            + (f"    access: {remote_access}\n" if remote_access else ""),
+            extra_config=remotes_yaml("garage", garage.jid, access=remote_access),
         )
         async with front.running(r"remote garage \S+ online: 2 node\(s\)"):
             yield front
@@ -300,7 +295,7 @@ async def test_a_remote_that_does_not_answer_gives_a_failure_not_a_hang(
     front = HubdProcess(
         tmp_path / "house",
         prosody,
-        extra_config=f"remotes:\n  - id: shed\n    jid: {silent_shed.boundjid}\n    timeout: 2\n",
+        extra_config=remotes_yaml("shed", str(silent_shed.boundjid), timeout=2),
     )
     async with front.running(r"remote shed \S+ online: 1 node\(s\)"):
         front.mark()
@@ -476,20 +471,18 @@ async def test_a_loop_is_refused_not_followed(
 ) -> None:
     """The garage lists the house and the house lists the garage: both refuse the other."""
     house_jid = f"{prosody.jid('hub')}/hubd"
-    garage = HubdProcess(
-        tmp_path / "garage",
+    garage = remote_hub(
         prosody,
-        account="garage-hub",
-        password="garagepass",
-        devices=GARAGE_DEVICES,
-        access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
-        extra_config=f"remotes:\n  - id: house\n    jid: {house_jid}\n    timeout: 5\n",
+        tmp_path / "garage",
+        GARAGE_DEVICES,
+        {"owners": [prosody.jid("alice")], "readers": [prosody.jid("hub")]},
+        extra_config=remotes_yaml("house", house_jid),
     )
     front = HubdProcess(
         tmp_path / "house",
         prosody,
         access_lists={"owners": [prosody.jid("alice")], "readers": [prosody.jid("garage-hub")]},
-        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+        extra_config=remotes_yaml("garage", garage.jid),
     )
     loop = "refused: a loop: each hub lists the other as a remote; not followed"
     async with garage.running(), front.running():
@@ -610,7 +603,7 @@ async def test_a_remotes_own_tree_event_brings_its_tree_again(
     front = HubdProcess(
         tmp_path / "house",
         prosody,
-        extra_config=f"remotes:\n  - id: shed\n    jid: {shed.boundjid}\n    timeout: 5\n",
+        extra_config=remotes_yaml("shed", str(shed.boundjid)),
     )
     try:
         async with front.running(r"remote shed \S+ online: 1 node\(s\)"):

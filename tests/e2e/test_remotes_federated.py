@@ -20,6 +20,7 @@ from federated import start_federation
 from hubd_process import DEFAULT_DEVICES, HubdProcess
 from iot_client import CONC, CTRL, SD, IqFailure, field_values, iq, readout
 from pty_device import Pty
+from remote_hubs import remotes_yaml
 from test_remotes import GARAGE_DEVICES, garage_light, nodes_by_id, set_light, tree_event
 from xmpp_client import TestClient, connect_client
 
@@ -76,7 +77,7 @@ def _house(
             "controllers": [home.jid("carol")],
             "readers": [home.jid("bob")],
         },
-        extra_config=f"remotes:\n  - id: garage\n    jid: {garage.jid}\n    timeout: 5\n",
+        extra_config=remotes_yaml("garage", garage.jid),
     )
 
 
