@@ -63,9 +63,10 @@ FEATURES = {
         {"hubd.xmpp.muc", "slixmpp.plugins.xep_0045"},
     ),
 }
-# Not a configured feature: the HTTP client comes with the first chart shared.
-UPLOAD = {"hubd.xmpp.upload", "http.client"}
-ALL_LAZY = set().union(*(modules for _, modules in FEATURES.values())) | UPLOAD
+# Not configured features: the chart module comes with the first plot, the HTTP
+# client with the first chart shared.
+PLOT = {"hubd.people.chart", "hubd.people.chart_drawing", "hubd.xmpp.upload", "http.client"}
+ALL_LAZY = set().union(*(modules for _, modules in FEATURES.values())) | PLOT
 
 
 def imported(tmp_path: Path, extra: str) -> set[str]:
