@@ -13,6 +13,8 @@ import random
 class Backoff:
     """Delays of base, 2·base, 4·base ... up to ``cap``, each with jitter."""
 
+    __slots__ = ("_rng", "attempts", "base", "cap")  # one per device
+
     def __init__(
         self, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None
     ) -> None:

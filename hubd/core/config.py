@@ -10,7 +10,6 @@ Every problem found is reported with file, line and key path, e.g.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
@@ -458,6 +457,9 @@ def _allowed_keys(model: type[BaseModel] | None, loc: Path_, prefix: Path_) -> S
 def _suggest(key: str, allowed: Sequence[str]) -> str:
     if not allowed:
         return ""
+    # Imported for a mistake only (0.2 MiB a valid configuration does not pay).
+    import difflib
+
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} (allowed: {', '.join(allowed)})"

@@ -46,6 +46,8 @@ class VolatileMemory:
 class FileMemory:
     """Memory in one JSON file, replaced atomically."""
 
+    __slots__ = ("path",)  # one per device
+
     def __init__(self, path: Path) -> None:
         self.path = path
 

@@ -10,7 +10,9 @@ from hubd.core.driver import AnyDriver, DriverConfig, utc_now
 from hubd.core.model import ONLINE_FIELD, FieldValue, NodeSpec, NodeState
 
 
-@dataclass(eq=False)
+# Slotted: one per device, 204 devices and more on a Pi (weakly referable: a
+# reload's frees are tested with weak references).
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Node:
     """One device as the hub keeps it (mutated on the event-loop thread only)."""
 

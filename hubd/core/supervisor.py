@@ -25,12 +25,15 @@ STOP_TIMEOUT = 5.0
 class NodeSupervisor:
     """Keeps one node's driver running for as long as the hub runs."""
 
+    __slots__ = ("__weakref__", "_lost", "backoff", "hub", "node")  # one per device
+
     def __init__(self, hub: Hub, node: Node, backoff: Backoff | None = None) -> None:
         self.hub = hub
         self.node = node
         self.backoff = backoff or Backoff(base=1.0, cap=300.0)
-        self._lost = asyncio.Event()
-        self._lost_reason: str | None = None
+        # Why the hardware went away, for the current start only: a future per start
+        # costs less than an Event (and its reason) kept for every device.
+        self._lost: asyncio.Future[str] | None = None
 
     def report_available(self, available: bool, reason: str | None) -> None:
         """Driver callback (event-loop thread): the hardware left or came back."""
@@ -38,8 +41,10 @@ class NodeSupervisor:
             if self.node.state is not NodeState.STARTING:
                 self.hub.set_state(self.node.id, NodeState.ONLINE)
         else:
-            self._lost_reason = reason or "device went away"
-            self._lost.set()
+            lost = self._lost
+            # Before the first start or after a loss already reported: nothing to tell.
+            if lost is not None and not lost.done():
+                lost.set_result(reason or "device went away")
 
     async def run(self) -> None:
         """Start, watch and restart the driver until cancelled."""
@@ -56,7 +61,7 @@ class NodeSupervisor:
 
     async def _start(self) -> bool:
         node = self.node
-        self._lost.clear()
+        self._lost = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 await node.driver.start()
@@ -77,23 +82,21 @@ class NodeSupervisor:
 
     async def _watch(self) -> str:
         """Poll (if the driver asks for it) until the hardware is lost; return why."""
+        lost = self._lost
+        assert lost is not None, "watched before a start"
         interval = self.node.driver.poll_interval
         if interval is None:
-            # Nothing to poll: wait on the event itself, without a helper task per node.
-            await self._lost.wait()
-            return self._lost_reason or "device went away"
-        lost = asyncio.ensure_future(self._lost.wait())
-        try:
-            while True:
-                done, _ = await asyncio.wait({lost}, timeout=interval)
-                if done:
-                    return self._lost_reason or "device went away"
-                try:
-                    await self.hub.read(self.node.id)
-                except DriverError as err:
-                    return str(err)
-        finally:
-            lost.cancel()
+            # Nothing to poll: wait on the future itself, without a helper task per node.
+            return await lost
+        while True:
+            # asyncio.wait does not cancel the future when the timeout ends the wait.
+            done, _ = await asyncio.wait({lost}, timeout=interval)
+            if done:
+                return lost.result()
+            try:
+                await self.hub.read(self.node.id)
+            except DriverError as err:
+                return str(err)
 
     async def _stop(self) -> None:
         try:

@@ -26,6 +26,7 @@ import asyncio
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from hubd.core.access import AccessPolicy, Role, audit_refused
 from hubd.core.driver import utc_now
@@ -34,8 +35,10 @@ from hubd.errors import HubdError
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.device_commands import DeviceCommands
 from hubd.people.lookup import DeviceLookup
-from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.wording import BULLET
+
+if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
+    from hubd.people.remote_commands import RemoteDeviceCommands
 
 #: A whole command (a read, a write) is abandoned after this many seconds.
 COMMAND_TIMEOUT = 30.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hubd.core.access import AccessPolicy, Role, audit_refused
 from hubd.core.hub import Hub
@@ -24,7 +25,6 @@ from hubd.errors import (
 )
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.lookup import DeviceLookup
-from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.wording import (
     SEPARATOR,
     ago,
@@ -35,6 +35,9 @@ from hubd.people.wording import (
     format_value,
     shown_values,
 )
+
+if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
+    from hubd.people.remote_commands import RemoteDeviceCommands
 
 
 class DeviceCommands:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hubd.core.access import Role
 from hubd.core.model import Category, FieldSpec, FieldType
@@ -34,7 +34,6 @@ from hubd.errors import (
     UploadUnavailable,
 )
 from hubd.events.store import Store
-from hubd.people.chart import PLOT_WIDTH, ChartSpec, Panel, Series, reduce_points, render
 from hubd.people.command import Command, CommandError, Invocation, SharedFile
 from hubd.people.commands import ChatCommands
 from hubd.people.history_summary import (
@@ -45,6 +44,9 @@ from hubd.people.history_summary import (
     summarise,
 )
 from hubd.people.wording import BULLET, device_label
+
+if TYPE_CHECKING:  # the chart module is imported by the first plot (a hub may never plot)
+    from hubd.people.chart import Panel
 
 #: Readings read per field at most (the newest ones): 30 days of one a minute fit.
 READINGS_LIMIT = 200_000
@@ -202,6 +204,8 @@ class HistoryCommands:
                 break
         if not series:
             return f"No history of {node.id} in the last {period.words}: nothing to plot."
+        from hubd.people.chart import ChartSpec, render
+
         stamp = now.astimezone().strftime("%d %b %Y %H:%M %Z")
         chart = ChartSpec(
             title=device_label(node),
@@ -236,6 +240,8 @@ async def chart_series(
     """How many readings of a field lie in the period, and the points to draw: a long
     series of numbers is reduced by the store (hubd never holds it whole), a short
     one is read as it is."""
+    from hubd.people.chart import PLOT_WIDTH
+
     if spec.type is not FieldType.BOOLEAN:
         count, reduced = await store.chart_points(node_id, spec.name, start, end, PLOT_WIDTH)
         if reduced is not None:
@@ -253,6 +259,8 @@ def _points(
     end: float,
 ) -> list[tuple[float, float]]:
     """A field's readings as (time, number), on/off as 1/0; later than ``end`` left out."""
+    from hubd.people.chart import reduce_points
+
     raw = sorted((r for r in readings if start <= r[0] <= end), key=lambda r: r[0])
     if spec.type is FieldType.BOOLEAN:
         if before is not None:
@@ -269,6 +277,8 @@ def _points(
 
 def _panels(series: Sequence[tuple[FieldSpec, list[tuple[float, float]]]]) -> list[Panel]:
     """Numbers grouped by unit (one axis each), every on/off field a strip of its own."""
+    from hubd.people.chart import Panel, Series
+
     panels: list[Panel] = []
     by_unit: dict[str | None, Panel] = {}
     for spec, points in series:

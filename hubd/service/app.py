@@ -23,6 +23,7 @@ import random
 import signal
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hubd.core.access import AccessPolicy
 from hubd.core.backoff import Backoff
@@ -32,7 +33,6 @@ from hubd.core.hub import Hub
 from hubd.core.memory import FileMemory
 from hubd.core.model import FieldValue, NodeState
 from hubd.core.node import Node
-from hubd.core.ownership import Ownership, load_ownership
 from hubd.core.registry import DriverRegistry
 from hubd.core.remote_nodes import RemoteNodeTable
 from hubd.core.resources import SharedResources
@@ -45,7 +45,10 @@ from hubd.service.metrics import MetricsRegistry, MetricsServer
 from hubd.service.reload import access_changed, diff_devices, needs_restart
 from hubd.service.sdnotify import Notifier
 from hubd.xmpp.client import HubClient
-from hubd.xmpp.pubsub import PubSubPublisher
+
+if TYPE_CHECKING:  # imported by compose() when the configuration turns them on
+    from hubd.core.ownership import Ownership
+    from hubd.xmpp.pubsub import PubSubPublisher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -168,15 +171,20 @@ class App:
             supervisor.run(), name=f"node {node_id}"
         )
 
-    async def run(self) -> int:
-        """Run until a signal asks to stop; return the process exit status."""
+    async def compose(self) -> HubClient | None:
+        """Open the state and build the services the configuration turns on.
+
+        This is where the optional features are imported (PubSub, remotes, the
+        thing registry, provisioning, MUC, OMEMO): a hub that does not use them
+        does not pay their modules' memory.  None: the state cannot be opened.
+        """
         store = Store(self.config.state_dir / STATE_FILE)
         try:
             await store.open()
         except (OSError, sqlite3.Error) as problem:
             _LOGGER.error("cannot open the state in %s: %s", self.config.state_dir, problem)
             await store.close()
-            return EXIT_CONFIG
+            return None
         # A full disk shows on the status line (the store logs it once).
         self.store = store
         store.listeners.append(self._update_status)
@@ -187,6 +195,8 @@ class App:
         await self.events.load()
         ownership: Ownership | None = None
         if self.config.discovery is not None:
+            from hubd.core.ownership import load_ownership
+
             # The registry key and the owner a registry named (XEP-0347), kept in state_dir.
             ownership = await asyncio.to_thread(load_ownership, self.config.state_dir)
         client = HubClient(
@@ -206,7 +216,17 @@ class App:
         )
         self.client = client
         if self.config.pubsub is not None:
+            from hubd.xmpp.pubsub import PubSubPublisher
+
             self.pubsub = PubSubPublisher(client.xmpp, self.hub, self.access, self.config)
+        return client
+
+    async def run(self) -> int:
+        """Run until a signal asks to stop; return the process exit status."""
+        client = await self.compose()
+        if client is None:
+            return EXIT_CONFIG
+        store = self.events.store
         client.connection.state_listeners.append(lambda _connected: self._update_status())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

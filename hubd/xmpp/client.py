@@ -26,7 +26,6 @@ from hubd.core.hub import Hub
 from hubd.core.model import FieldValue
 from hubd.core.node import Node
 from hubd.core.omemo_settings import OmemoSettings
-from hubd.core.ownership import Ownership
 from hubd.core.remote_nodes import RemoteNodeTable
 from hubd.core.remote_settings import RemoteSettings
 from hubd.core.remote_source import RemoteSources
@@ -36,7 +35,6 @@ from hubd.events.engine import EventEngine
 from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
 from hubd.people.history_commands import register_history
-from hubd.people.remote_commands import RemoteDeviceCommands
 from hubd.people.watch import ROOM, register_watch
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
@@ -46,18 +44,22 @@ from hubd.xmpp.connection import ConnectionSupervisor
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
-from hubd.xmpp.muc import MucService
 from hubd.xmpp.presence_requests import PresenceRequests
-from hubd.xmpp.provisioning import ProvisioningService
-from hubd.xmpp.remote_events import RemoteEvents
-from hubd.xmpp.remote_people import RemoteDevicesOverXmpp
-from hubd.xmpp.remotes import RemoteHubs
-from hubd.xmpp.thing_registry import ThingRegistryClient
-from hubd.xmpp.upload import HttpUpload
 from hubd.xmpp.vcard import VCardPublisher
 
-if TYPE_CHECKING:  # the omemo extra may be absent
-    from hubd.xmpp.omemo import OmemoService
+# The optional features' modules are imported where the configuration turns them
+# on (remotes:, rooms:, discovery:, provisioning, a shared chart): a hub without
+# them does not pay their memory.  tests/test_lazy_features.py keeps it so.
+if TYPE_CHECKING:
+    from hubd.core.ownership import Ownership
+    from hubd.people.remote_commands import RemoteDeviceCommands
+    from hubd.xmpp.muc import MucService
+    from hubd.xmpp.omemo import OmemoService  # the omemo extra may be absent
+    from hubd.xmpp.provisioning import ProvisioningService
+    from hubd.xmpp.remote_events import RemoteEvents
+    from hubd.xmpp.remotes import RemoteHubs
+    from hubd.xmpp.thing_registry import ThingRegistryClient
+    from hubd.xmpp.upload import HttpUpload
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,18 +126,22 @@ class HubClient:
         self.xmpp = xmpp
         # Other hubs as data sources of this one (remotes:), browsed through the concentrator.
         self.remotes = RemoteSources(remotes)
-        self.provisioning = (
-            None
-            if access.provisioning is None
-            else ProvisioningService(
+        self.provisioning: ProvisioningService | None = None
+        if access.provisioning is not None:
+            from hubd.xmpp.provisioning import ProvisioningService
+
+            self.provisioning = ProvisioningService(
                 xmpp,
                 access,
                 access.provisioning,
                 self.remotes,
                 lambda: {node.source for node in hub.nodes.values()},
             )
-        )
-        self.remote_hubs = RemoteHubs(xmpp, self.remotes) if remotes else None
+        self.remote_hubs: RemoteHubs | None = None
+        if remotes:
+            from hubd.xmpp.remotes import RemoteHubs
+
+            self.remote_hubs = RemoteHubs(xmpp, self.remotes)
         self.iot = IotServices(
             xmpp,
             hub,
@@ -157,13 +163,17 @@ class HubClient:
         # and one access policy.  XEP-0045 is loaded only with rooms configured,
         # so disco#info never claims group chat the hub does not use.
         self.commands = ChatCommands(hub, access, remote=self._remote_commands(access))
-        self.uploads = HttpUpload(xmpp, (uploads or UploadSettings()).service, settings.ca_file)
+        self.uploads = _UploadOnFirstShare(
+            xmpp, (uploads or UploadSettings()).service, settings.ca_file
+        )
         if events is not None:
             on_remote = None if self.remote_events is None else self.remote_events.ensure
             register_watch(self.commands, events, on_remote)
             register_history(self.commands, events.store, self.uploads)
         self.muc: MucService | None = None
         if rooms:
+            from hubd.xmpp.muc import MucService
+
             xmpp.register_plugin("xep_0045")
             self.muc = MucService(xmpp, self.commands, access, rooms)
         self.omemo: OmemoService | None = None
@@ -190,6 +200,8 @@ class HubClient:
         if discovery is not None:
             assert state_dir is not None
             assert ownership is not None
+            from hubd.xmpp.thing_registry import ThingRegistryClient
+
             self.registry = ThingRegistryClient(
                 xmpp, access, discovery, state_dir, ownership, self.commands
             )
@@ -216,6 +228,8 @@ class HubClient:
         """Subscriptions on the remotes' nodes, with events and remotes both configured."""
         if self.events is None or self.remote_hubs is None or table is None:
             return None
+        from hubd.xmpp.remote_events import RemoteEvents
+
         remote = RemoteEvents(self.xmpp, self.remotes, table, self.events.engine)
         remote.reader = self.iot.readout.remote  # req='true': current values from the remote
         self.events.remote = remote
@@ -227,6 +241,9 @@ class HubClient:
         reader, control = self.iot.readout.remote, self.iot.control.remote
         if reader is None or control is None:
             return None
+        from hubd.people.remote_commands import RemoteDeviceCommands
+        from hubd.xmpp.remote_people import RemoteDevicesOverXmpp
+
         devices = RemoteDevicesOverXmpp(reader, control)
         return RemoteDeviceCommands(self.remotes, access, devices, utc_now)
 
@@ -353,6 +370,25 @@ class HubClient:
         """Send the status line again when connected (node states or the node table changed)."""
         if self.connection.connected.is_set():
             self.send_presence()
+
+
+class _UploadOnFirstShare:
+    """hubd.people's FileSharing: the HTTP upload client (http.client, its module)
+    is built when the first chart is shared, not for every hub that never plots."""
+
+    __slots__ = ("_args", "upload")
+
+    def __init__(self, xmpp: ClientXMPP, service: str | None, ca_file: Path | None) -> None:
+        self._args = (xmpp, service, ca_file)
+        self.upload: HttpUpload | None = None
+
+    async def share(self, data: bytes, filename: str, content_type: str) -> str:
+        """Upload ``data`` (XEP-0363) and return the URL to fetch it."""
+        if self.upload is None:
+            from hubd.xmpp.upload import HttpUpload
+
+            self.upload = HttpUpload(*self._args)
+        return await self.upload.share(data, filename, content_type)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 from slixmpp import ClientXMPP
@@ -46,9 +46,11 @@ from hubd.xmpp.control_xml import (
     parse_set,
 )
 from hubd.xmpp.errors import ErrorCondition, condition_for
-from hubd.xmpp.remote_control import RemoteControl
 from hubd.xmpp.sensordata_xml import NodeRef
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_result
+
+if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
+    from hubd.xmpp.remote_control import RemoteControl
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.xmlstream.handler import CoroutineCallback
@@ -16,15 +16,16 @@ from hubd.core.remote_settings import remote_node_key
 from hubd.core.remote_source import RemoteNode, RemoteSource, RemoteSources
 from hubd.events.store import Store
 from hubd.xmpp.concentrator import Concentrator
-from hubd.xmpp.concentrator_remote import RemoteBrowse
 from hubd.xmpp.concentrator_xml import NS_CONCENTRATORS
 from hubd.xmpp.control import ControlService
 from hubd.xmpp.errors import ErrorCondition
-from hubd.xmpp.remote_control import RemoteControl
-from hubd.xmpp.remote_readout import RemoteReader
-from hubd.xmpp.remote_tree_events import remote_tree_element, tree_changes
 from hubd.xmpp.sensordata import ReadoutService
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
+
+if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
+    from hubd.xmpp.concentrator_remote import RemoteBrowse
+    from hubd.xmpp.remote_control import RemoteControl
+    from hubd.xmpp.remote_readout import RemoteReader
 
 
 class IotServices:
@@ -40,11 +41,20 @@ class IotServices:
         loop_guard: Callable[[str], str | None] | None = None,
     ) -> None:
         # Other hubs (remotes:): browsed and read through this one, under its identity.
-        reader = RemoteReader(xmpp, remotes) if remotes else None
+        reader: RemoteReader | None = None
+        remote_control: RemoteControl | None = None
+        browse: RemoteBrowse | None = None
+        if remotes:
+            # Imported only here: a hub without remotes: does not pay their modules.
+            from hubd.xmpp.concentrator_remote import RemoteBrowse
+            from hubd.xmpp.remote_control import RemoteControl
+            from hubd.xmpp.remote_readout import RemoteReader
+
+            reader = RemoteReader(xmpp, remotes)
+            remote_control = RemoteControl(xmpp, remotes, access)
+            browse = RemoteBrowse(remotes, access)
         self.readout = ReadoutService(xmpp, hub, access, history, reader)
-        remote_control = RemoteControl(xmpp, remotes, access) if remotes else None
         self.control = ControlService(xmpp, hub, access, remote_control)
-        browse = RemoteBrowse(remotes, access) if remotes else None
         self.concentrator = Concentrator(hub, access, browse)
         xmpp.register_handler(
             CoroutineCallback(
@@ -82,6 +92,8 @@ class IotServices:
 
     def on_remote_changed(self, source: RemoteSource) -> None:
         """A remote's nodes or state changed: tell who subscribed to its data source here."""
+        from hubd.xmpp.remote_tree_events import remote_tree_element, tree_changes
+
         shown = {node.node_id: node for node in source.nodes()}
         before = self._remote_seen.get(source.id, {})
         self._remote_seen[source.id] = shown

@@ -20,14 +20,16 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slixmpp import JID, ClientXMPP
 
 from hubd.core.access import AccessPolicy, Role
 from hubd.people.command import Command, CommandError, Invocation
 from hubd.people.commands import ChatCommands
-from hubd.xmpp.provisioning import ProvisioningService
+
+if TYPE_CHECKING:  # imported by the client when provisioning is configured
+    from hubd.xmpp.provisioning import ProvisioningService
 
 _LOGGER = logging.getLogger(__name__)
 
