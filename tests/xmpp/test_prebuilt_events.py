@@ -1,0 +1,116 @@
+"""hubd/xmpp/prebuilt_events.py: a prebuilt event text is what slixmpp would write, byte for byte.
+
+Each case builds the stanza the slow path sends and serialises it with
+slixmpp's ``tostring`` (as its send queue does), against the prebuilt text
+for the same event, twice: the second time from the cached template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from slixmpp import ClientXMPP
+from slixmpp.xmlstream.tostring import tostring
+
+from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, Quality
+from hubd.xmpp.prebuilt_events import CACHE_LIMIT, EventTexts, fields_message
+from hubd.xmpp.sensordata_xml import NodeRef
+
+AT = datetime(2026, 12, 4, 1, 2, 3, 456000, tzinfo=UTC)
+TARGET = "sub@example.org/bench"
+NUMERIC = FieldSpec(name="v", type=FieldType.NUMERIC, unit="°C")
+Pairs = Sequence[tuple[FieldSpec, FieldValue]]
+
+
+def _xmpp() -> ClientXMPP:
+    return ClientXMPP("hub@example.org/hubd", "secret")
+
+
+def _slow(xmpp: ClientXMPP, ref: NodeRef, message_id: str, pairs: Pairs, seqnr: int = 7) -> str:
+    stanza = fields_message(xmpp, TARGET, seqnr, ref, message_id, pairs)
+    return tostring(stanza.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True)
+
+
+def _value(spec: FieldSpec, value: object, **kwargs: object) -> tuple[FieldSpec, FieldValue]:
+    return spec, FieldValue(spec.name, value, kwargs.pop("at", AT), **kwargs)  # type: ignore[arg-type]
+
+
+CASES: dict[str, tuple[NodeRef, Pairs]] = {
+    "numeric with a unit": (NodeRef("probe"), [_value(NUMERIC, Decimal("21.50"))]),
+    "numeric without a unit, negative": (
+        NodeRef("probe", "hubd"),
+        [_value(FieldSpec(name="t", type=FieldType.NUMERIC), Decimal("-0.001"))],
+    ),
+    "every type, flags, writable, quality": (
+        NodeRef("n&<'\"", "src>", "cache"),
+        [
+            _value(FieldSpec(name="on", type=FieldType.BOOLEAN, writable=True), True),
+            _value(FieldSpec(name="count", type=FieldType.INT), -3),
+            _value(FieldSpec(name="total", type=FieldType.LONG), 2**40),
+            _value(
+                FieldSpec(
+                    name="state",
+                    type=FieldType.STRING,
+                    categories=frozenset({Category.STATUS, Category.IDENTITY}),
+                ),
+                "a<b & \"c\" 'd' >",
+                quality=frozenset({Quality.WARNING, Quality.AUTOMATIC_READOUT}),
+            ),
+            _value(FieldSpec(name="mode", type=FieldType.ENUM, options=("a", "b&c")), "b&c"),
+            _value(FieldSpec(name="since", type=FieldType.DATETIME), AT),
+            _value(FieldSpec(name="spell", type=FieldType.DURATION), timedelta(seconds=90)),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("use_cdata", [False, True])
+@pytest.mark.parametrize("name", list(CASES))
+async def test_the_text_is_what_slixmpp_writes(name: str, use_cdata: bool) -> None:
+    ref, pairs = CASES[name]
+    xmpp = _xmpp()
+    xmpp.use_cdata = use_cdata
+    texts = EventTexts(xmpp)
+    for message_id in ("hubd-ev-1", "hubd-ev-2"):  # made, then from the cache
+        assert texts.text(TARGET, 7, ref, message_id, pairs) == _slow(xmpp, ref, message_id, pairs)
+
+
+async def test_only_the_changing_parts_change() -> None:
+    xmpp = _xmpp()
+    texts = EventTexts(xmpp)
+    ref = NodeRef("probe")
+    texts.text(TARGET, 7, ref, "hubd-ev-1", [_value(NUMERIC, Decimal(1))])
+    later = [_value(NUMERIC, Decimal("1e+3"), at=AT + timedelta(seconds=1))]
+    assert texts.text(TARGET, 7, ref, "hubd-ev-&2", later) == _slow(xmpp, ref, "hubd-ev-&2", later)
+    # Another seqnr, target, quality or spec is another template, not a wrong text.
+    warned = [_value(NUMERIC, Decimal(2), quality=frozenset({Quality.WARNING}))]
+    assert texts.text(TARGET, 7, ref, "x", warned) == _slow(xmpp, ref, "x", warned)
+    assert texts.text(TARGET, 8, ref, "x", warned) == _slow(xmpp, ref, "x", warned, seqnr=8)
+    respec = [_value(FieldSpec(name="v", type=FieldType.NUMERIC, unit="K"), Decimal(2))]
+    assert texts.text(TARGET, 7, ref, "x", respec) == _slow(xmpp, ref, "x", respec)
+
+
+async def test_values_of_several_instants_are_left_to_the_slow_path() -> None:
+    pairs = [
+        _value(NUMERIC, Decimal(1)),
+        _value(FieldSpec(name="w", type=FieldType.INT), 2, at=AT + timedelta(seconds=1)),
+    ]
+    assert EventTexts(_xmpp()).text(TARGET, 7, NodeRef("probe"), "x", pairs) is None
+    assert EventTexts(_xmpp()).text(TARGET, 7, NodeRef("probe"), "x", []) is None
+
+
+async def test_a_placeholder_character_in_a_name_is_left_to_the_slow_path() -> None:
+    pairs = [_value(NUMERIC, Decimal(1))]
+    assert EventTexts(_xmpp()).text(TARGET, 7, NodeRef("odd\ue000v0\ue000"), "x", pairs) is None
+
+
+async def test_the_cache_is_bounded() -> None:
+    xmpp = _xmpp()
+    texts = EventTexts(xmpp)
+    pairs = [_value(NUMERIC, Decimal(1))]
+    for seqnr in range(CACHE_LIMIT + 5):
+        assert texts.text(TARGET, seqnr, NodeRef("p"), "x", pairs) is not None
+    assert len(texts._templates) <= CACHE_LIMIT
