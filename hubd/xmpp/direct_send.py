@@ -107,17 +107,18 @@ def send_now(xmpp: ClientXMPP, stanza: Message) -> None:
 def can_write_prebuilt(xmpp: ClientXMPP) -> bool:
     """Whether :func:`write_prebuilt` may write now: as :func:`can_send_now`, known filters only."""
     filters = _filters(xmpp)
-    return (
-        filters is not None
-        and xmpp.transport is not None
-        and bool(getattr(xmpp, "_session_started", False))
-        and xmpp.waiting_queue.empty()
-        and all(
-            getattr(f, "__func__", f) in _MESSAGE_NEUTRAL
-            for mode in _FILTER_MODES
-            for f in filters.get(mode, ())
-        )
-    )
+    if (
+        filters is None
+        or xmpp.transport is None
+        or not getattr(xmpp, "_session_started", False)
+        or not xmpp.waiting_queue.empty()
+    ):
+        return False
+    for mode in _FILTER_MODES:
+        for stanza_filter in filters.get(mode, ()):
+            if getattr(stanza_filter, "__func__", stanza_filter) not in _MESSAGE_NEUTRAL:
+                return False
+    return True
 
 
 def write_prebuilt(xmpp: ClientXMPP, text: str, stanza: Callable[[], Message]) -> None:

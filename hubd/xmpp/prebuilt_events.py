@@ -49,9 +49,9 @@ _Key = tuple[Any, ...]
 
 @dataclass(frozen=True, slots=True)
 class _Template:
-    parts: tuple[str, ...]  # the text between the placeholders
-    order: tuple[int, ...]  # which fill-in goes after parts[i]: 0 id, 1 time, 2.. values
-    specs: tuple[FieldSpec, ...]  # the specs it was made for (the key holds their ids)
+    form: str  # str.format text: {0} the id, {1} the time, {2}... the values
+    # Kept alive with the template: the key holds their ids, which stay theirs.
+    specs: tuple[FieldSpec, ...]
 
 
 def fields_message(
@@ -99,29 +99,24 @@ class EventTexts:
         if not pairs:
             return None
         stamp = pairs[0][1].timestamp
-        if any(value.timestamp != stamp for _, value in pairs):
+        if len(pairs) > 1 and any(value.timestamp != stamp for _, value in pairs):
             return None  # several <timestamp> elements: the slow path
         # Specs by identity (a reload makes new ones); quality changes the flags.
         key = (target, seqnr, ref, *[(id(spec), value.quality) for spec, value in pairs])
         template = self._templates.get(key)
-        if template is None or any(
-            a is not b for a, b in zip(template.specs, (spec for spec, _ in pairs), strict=True)
-        ):
+        if template is None:
             template = self._make(target, seqnr, ref, pairs)
             if template is None:
                 return None
             if len(self._templates) >= CACHE_LIMIT:
                 self._templates.clear()
             self._templates[key] = template
-        use_cdata = bool(getattr(self.xmpp, "use_cdata", False))
         fills = [message_id, xsd.format_datetime(stamp)]
         fills.extend(format_value(spec.type, value.value) for spec, value in pairs)
-        fills = [escape(t, use_cdata) if _SPECIAL.search(t) else t for t in fills]
-        out = [template.parts[0]]
-        for index, part in zip(template.order, template.parts[1:], strict=True):
-            out.append(fills[index])
-            out.append(part)
-        return "".join(out)
+        if _SPECIAL.search("".join(fills)):
+            use_cdata = self.xmpp.use_cdata
+            fills = [escape(text, use_cdata) for text in fills]
+        return template.form.format(*fills)
 
     def _make(
         self,
@@ -139,10 +134,11 @@ class EventTexts:
         pieces = _PLACEHOLDER.split(text)
         names = pieces[1::2]
         wanted = [_ID, _STAMP, *(f"v{i}" for i in range(len(pairs)))]
-        if sorted(names) != sorted(wanted) or _MARK in "".join(pieces[0::2]):
+        literal = pieces[0::2]
+        if sorted(names) != sorted(wanted) or any(_MARK in part for part in literal):
             return None  # a placeholder in the target or a node id: not worth handling
-        return _Template(
-            parts=tuple(pieces[0::2]),
-            order=tuple(wanted.index(name) for name in names),
-            specs=tuple(spec for spec, _ in pairs),
-        )
+        form = [literal[0].replace("{", "{{").replace("}", "}}")]
+        for name, part in zip(names, literal[1:], strict=True):
+            form.append(f"{{{wanted.index(name)}}}")
+            form.append(part.replace("{", "{{").replace("}", "}}"))
+        return _Template("".join(form), tuple(spec for spec, _ in pairs))

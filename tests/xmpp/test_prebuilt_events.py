@@ -44,6 +44,7 @@ CASES: dict[str, tuple[NodeRef, Pairs]] = {
         NodeRef("probe", "hubd"),
         [_value(FieldSpec(name="t", type=FieldType.NUMERIC), Decimal("-0.001"))],
     ),
+    "braces in a node id": (NodeRef("a{0}}b{", "{src}"), [_value(NUMERIC, Decimal("1.5"))]),
     "every type, flags, writable, quality": (
         NodeRef("n&<'\"", "src>", "cache"),
         [
