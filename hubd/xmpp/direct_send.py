@@ -25,9 +25,9 @@ changed); a slixmpp without them sends everything through the queue.
 
 :func:`write_prebuilt` goes one step further for an event whose text is
 prebuilt (hubd/xmpp/prebuilt_events.py): it writes the text first and then
-builds the stanza it is and runs the filters on it, so that XEP-0198 counts
-it and keeps it for resumption after the write, in the same call (nothing
-else can be written in between).  That is the same stream only when no filter
+runs the filters on the stanza it is, so that XEP-0198 counts it and keeps it
+for resumption after the write, in the same call (nothing else can be written
+in between).  That is the same stream only when no filter
 would change or drop the message: so only when every filter is one known to
 pass a ``<message>`` through untouched (:func:`message_neutral`: the
 roster's and hubd's presence filters, XEP-0198's counting); any other filter
@@ -66,10 +66,15 @@ def event_message(xmpp: ClientXMPP, to: str, message_id: str, payload: Element) 
     ``make_message`` sets an empty body and subject and parses the JID through
     the stanza's interface machinery; an event message needs none of it.
     """
+    message: Message = xmpp.Message(xml=message_element(to, message_id, payload))
+    return message
+
+
+def message_element(to: str, message_id: str, payload: Element) -> Element:
+    """The element of :func:`event_message`."""
     xml = Element("{jabber:client}message", {"to": to, "id": message_id})
     xml.append(payload)
-    message: Message = xmpp.Message(xml=xml)
-    return message
+    return xml
 
 
 def _filters(xmpp: ClientXMPP) -> dict[str, list[Any]] | None:
@@ -125,7 +130,7 @@ def write_prebuilt(xmpp: ClientXMPP, text: str, stanza: Callable[[], Message]) -
     """Write ``text`` now, then count ``stanza()`` (what ``text`` serialises) as sent.
 
     Only when :func:`can_write_prebuilt` said so, in the same turn.  ``stanza``
-    builds the real stanza after the write; every filter runs on it as it would
+    makes the stanza after the write; every filter runs on it as it would
     before a write, XEP-0198 keeping it for a resumed stream to send again.
     """
     filters = _filters(xmpp) or {}

@@ -19,10 +19,12 @@ from hubd.xmpp.direct_send import (
     can_send_now,
     can_write_prebuilt,
     event_message,
+    message_element,
     message_neutral,
     send_now,
     write_prebuilt,
 )
+from hubd.xmpp.prebuilt_events import MessageBuiltOnUse
 
 NS = "urn:hubd:test:direct"
 
@@ -155,3 +157,34 @@ async def test_an_unknown_filter_or_a_queued_stanza_means_no_prebuilt_write(
 async def test_before_the_session_no_prebuilt_write(prosody: ProsodyServer) -> None:
     hub = SmClient(f"{prosody.jid('hub')}/offline", ACCOUNTS["hub"], ca_file=prosody.ca_file)
     assert not can_write_prebuilt(hub)
+
+
+async def test_a_stanza_built_on_use_is_acknowledged_by_its_id(
+    prosody: ProsodyServer, bob: TestClient
+) -> None:
+    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
+    try:
+        sm: Any = hub.plugin["xep_0198"]
+        acked: asyncio.Queue[Any] = asyncio.Queue()
+        hub.add_event_handler("stanza_acked", acked.put_nowait)
+        element = message_element(bob.boundjid.full, "hubd-ev-5", _payload(5))
+        text = tostring(
+            event_message(hub, bob.boundjid.full, "hubd-ev-5", _payload(5)).xml,
+            xmlns=hub.default_ns,
+            stream=hub,
+            top_level=True,
+        )
+        stanza = MessageBuiltOnUse(hub, lambda: element)
+        write_prebuilt(hub, text, lambda: stanza)
+        assert sm.unacked_queue[-1][1] is stanza
+        assert "_hubd_build" in stanza.__dict__, "not built by the filters"
+        sm.request_ack()
+        async with asyncio.timeout(10):
+            while (await acked.get()) is not stanza:
+                pass
+        assert stanza["id"] == "hubd-ev-5"
+        assert tostring(stanza.xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
+        received = await bob.wait_message(lambda m: _value(m) == "5")
+        assert received["id"] == "hubd-ev-5"
+    finally:
+        await hub.disconnect_and_wait()

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from xml.etree.ElementTree import Element
 
 import pytest
 from slixmpp import ClientXMPP
+from slixmpp.stanza import Message
 from slixmpp.xmlstream.tostring import tostring
 
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue, Quality
-from hubd.xmpp.prebuilt_events import CACHE_LIMIT, EventTexts, fields_message
-from hubd.xmpp.sensordata_xml import NodeRef
+from hubd.xmpp.direct_send import message_element
+from hubd.xmpp.prebuilt_events import CACHE_LIMIT, EventTexts, MessageBuiltOnUse, fields_message
+from hubd.xmpp.sensordata_xml import NodeReadings, NodeRef, build_fields
 
 AT = datetime(2026, 12, 4, 1, 2, 3, 456000, tzinfo=UTC)
 TARGET = "sub@example.org/bench"
@@ -115,3 +118,27 @@ async def test_the_cache_is_bounded() -> None:
     for seqnr in range(CACHE_LIMIT + 5):
         assert texts.text(TARGET, seqnr, NodeRef("p"), "x", pairs) is not None
     assert len(texts._templates) <= CACHE_LIMIT
+
+
+async def test_the_kept_stanza_is_built_by_its_first_reader_as_the_slow_path_builds_it() -> None:
+    xmpp = _xmpp()
+    ref, pairs = CASES["every type, flags, writable, quality"]
+    builds: list[int] = []
+
+    def build() -> Element:
+        builds.append(1)
+        return message_element(
+            TARGET, "hubd-ev-9", build_fields(7, [NodeReadings(ref, pairs)], True)
+        )
+
+    stanza = MessageBuiltOnUse(xmpp, build)
+    assert isinstance(stanza, Message), "what XEP-0198 counts and keeps"
+    assert not builds, "nothing built until something reads it"
+    assert stanza["id"] == "hubd-ev-9"  # what an acknowledgement's handler reads
+    assert builds == [1]
+    text = tostring(stanza.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True)
+    assert text == _slow(xmpp, ref, "hubd-ev-9", pairs)
+    assert text == EventTexts(xmpp).text(TARGET, 7, ref, "hubd-ev-9", pairs)
+    assert builds == [1], "built once"
+    with pytest.raises(AttributeError):
+        stanza.no_such_attribute  # noqa: B018
