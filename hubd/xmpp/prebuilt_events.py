@@ -79,18 +79,26 @@ class MessageBuiltOnUse(Message):
     message travelled to the subscriber (issue 14 §2).  Now the first reader
     builds them, exactly as :func:`fields_message` would: ``__getattr__`` is
     only called for an attribute the instance lacks, and until it is built it
-    has none but the pending build.
+    has none but the pending build.  Its ``id`` is known without building (the
+    acknowledgement handlers read only that), so an event acknowledged in
+    the same stream is never built at all.
     """
 
-    def __init__(self, xmpp: ClientXMPP, build: Callable[[], Element]) -> None:
+    def __init__(self, xmpp: ClientXMPP, message_id: str, build: Callable[[], Element]) -> None:
         # Message.__init__ is deferred to the first use (see __getattr__).
-        self.__dict__["_hubd_build"] = (xmpp, build)
+        self.__dict__["_hubd_build"] = (xmpp, message_id, build)
+
+    def __getitem__(self, key: str) -> Any:
+        pending = self.__dict__.get("_hubd_build")
+        if pending is not None and key == "id":
+            return pending[1]
+        return super().__getitem__(key)
 
     def __getattr__(self, name: str) -> Any:
         pending = self.__dict__.pop("_hubd_build", None)
         if pending is None:  # built (or building): a missing attribute is missing
             raise AttributeError(name)
-        xmpp, build = pending
+        xmpp, _, build = pending
         init: Any = Message.__init__  # untyped in slixmpp
         init(self, xmpp, xml=build())
         self["lang"] = xmpp.default_lang  # as xmpp.Message() does
@@ -123,6 +131,7 @@ class EventTexts:
             text,
             lambda: MessageBuiltOnUse(
                 self.xmpp,
+                message_id,
                 lambda: message_element(
                     target, message_id, build_fields(seqnr, [NodeReadings(ref, pairs)], done=True)
                 ),

@@ -174,7 +174,7 @@ async def test_a_stanza_built_on_use_is_acknowledged_by_its_id(
             stream=hub,
             top_level=True,
         )
-        stanza = MessageBuiltOnUse(hub, lambda: element)
+        stanza = MessageBuiltOnUse(hub, "hubd-ev-5", lambda: element)
         write_prebuilt(hub, text, lambda: stanza)
         assert sm.unacked_queue[-1][1] is stanza
         assert "_hubd_build" in stanza.__dict__, "not built by the filters"
@@ -183,6 +183,7 @@ async def test_a_stanza_built_on_use_is_acknowledged_by_its_id(
             while (await acked.get()) is not stanza:
                 pass
         assert stanza["id"] == "hubd-ev-5"
+        assert "_hubd_build" in stanza.__dict__, "the id needs no build"
         assert tostring(stanza.xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
         received = await bob.wait_message(lambda m: _value(m) == "5")
         assert received["id"] == "hubd-ev-5"

@@ -131,11 +131,13 @@ async def test_the_kept_stanza_is_built_by_its_first_reader_as_the_slow_path_bui
             TARGET, "hubd-ev-9", build_fields(7, [NodeReadings(ref, pairs)], True)
         )
 
-    stanza = MessageBuiltOnUse(xmpp, build)
+    stanza = MessageBuiltOnUse(xmpp, "hubd-ev-9", build)
     assert isinstance(stanza, Message), "what XEP-0198 counts and keeps"
-    assert not builds, "nothing built until something reads it"
     assert stanza["id"] == "hubd-ev-9"  # what an acknowledgement's handler reads
+    assert not builds, "nothing built until something reads more than its id"
+    assert stanza["to"] == TARGET
     assert builds == [1]
+    assert stanza["id"] == "hubd-ev-9"
     text = tostring(stanza.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True)
     assert text == _slow(xmpp, ref, "hubd-ev-9", pairs)
     assert text == EventTexts(xmpp).text(TARGET, 7, ref, "hubd-ev-9", pairs)
