@@ -27,11 +27,11 @@ changed); a slixmpp without them sends everything through the queue.
 prebuilt (hubd/xmpp/prebuilt_events.py): it writes the text first and then
 runs the filters on the stanza it is, so that XEP-0198 counts it and keeps it
 for resumption after the write, in the same call (nothing else can be written
-in between).  That is the same stream only when no filter
-would change or drop the message: so only when every filter is one known to
-pass a ``<message>`` through untouched (:func:`message_neutral`: the
-roster's and hubd's presence filters, XEP-0198's counting); any other filter
-and it answers False and the caller sends the usual way.
+in between).  That is the same stream only when no filter would change or
+drop the message: so only when every filter is one known to pass a
+``<message>`` through untouched (:func:`message_neutral`: the roster's and
+hubd's presence filters, XEP-0198's counting); with any other filter it
+answers False and the caller sends the usual way.
 """
 
 from __future__ import annotations
