@@ -205,7 +205,12 @@ class LineParser:
     def parse(self, line: bytes | str) -> list[Reading]:
         """Return the readings of one line (its line break may be included)."""
         text = self._text(line)
-        pairs = {"json": _json_pairs, "kv": _kv_pairs}.get(self.format, self._regex_pairs)(text)
+        if self.format == "json":
+            pairs = _json_pairs(text)
+        elif self.format == "kv":
+            pairs = _kv_pairs(text)
+        else:
+            pairs = self._regex_pairs(text)
         readings: dict[str, Reading] = {}
         for key, raw, untyped in pairs:
             override = self._overrides.get(key, _NO_OVERRIDE)
@@ -297,12 +302,12 @@ _KEY_CACHE: Final[dict[str, str]] = {}
 
 def _number(text: str, name: str | None = None) -> Decimal:
     """Return a finite Decimal of sensible size; raise LineParseError otherwise."""
-    where = f"{name}: " if name else ""
+    # Called for every number of every line: the message is only built for a failure.
     if not _NUMBER.fullmatch(text):
-        _fail("bad_value", f"{where}{text[:40]!r} is not a number")
+        _fail("bad_value", f"{f'{name}: ' if name else ''}{text[:40]!r} is not a number")
     value = Decimal(text)
     if abs(value.adjusted()) > _MAX_ADJUSTED_EXPONENT:
-        _fail("bad_value", f"{where}{text[:40]!r} is out of range")
+        _fail("bad_value", f"{f'{name}: ' if name else ''}{text[:40]!r} is out of range")
     return value
 
 

@@ -18,13 +18,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import termios
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 import serial
 from pydantic import Field, field_validator
-from serial_asyncio_fast import SerialTransport, connection_for_serial
+from serial_asyncio_fast import SerialTransport
 
 from hubd.core.driver import Driver, DriverConfig, DriverContext
 from hubd.core.model import Category, FieldSpec, FieldType, FieldValue
@@ -104,6 +105,43 @@ class _Receiver(asyncio.Protocol):
             self._lost.set_result(None if exc is None else str(exc))
 
 
+class _ReadingTransport(SerialTransport):
+    """pyserial-asyncio-fast's transport, reading what the loop says is there with one ``os.read``.
+
+    Its ``_read_ready`` calls pyserial's ``read(1024)``, which with timeout 0
+    polls the descriptor with ``select()``, reads, and polls again to see that
+    nothing is left (its timeout loop): three system calls and a ``Timeout``
+    object for each chunk, on the path of every reading, after the loop's own
+    ``epoll`` already said the descriptor is readable.  This does what that
+    read does for a POSIX port, in one call: nothing ready is no data, an
+    error or an empty read (the device went away) closes the transport with
+    pyserial's ``SerialException`` and its words, as before.
+    """
+
+    def _read_ready(self) -> None:
+        port: Any = self._serial
+        fd = getattr(port, "fd", None)
+        if fd is None:  # not a POSIX port: pyserial's own read
+            super()._read_ready()
+            return
+        try:
+            data = os.read(fd, self._max_read_size)
+        except (BlockingIOError, InterruptedError):
+            return  # nothing after all (as pyserial's EAGAIN/EINTR): wait for the next event
+        except OSError as err:
+            self._close(exc=serial.SerialException(f"read failed: {err}"))
+            return
+        if not data:
+            self._close(
+                exc=serial.SerialException(
+                    "device reports readiness to read but returned no data"
+                    " (device disconnected or multiple access on port?)"
+                )
+            )
+            return
+        self._protocol.data_received(data)
+
+
 class SerialPort:
     """An open port: received bytes go to a callback, ``write`` queues bytes to send."""
 
@@ -163,7 +201,7 @@ async def open_port(config: SerialPortConfig, on_data: Callable[[bytes], None]) 
     lost: asyncio.Future[str | None] = loop.create_future()
     try:
         # The transport reconfigures the port once more (timeouts), which a port may refuse.
-        transport, _ = await connection_for_serial(loop, lambda: _Receiver(on_data, lost), instance)
+        transport: SerialTransport = _ReadingTransport(loop, _Receiver(on_data, lost), instance)
     except _PORT_ERRORS as err:
         instance.close()
         raise DriverUnavailable(f"cannot set up {config.port} ({options}): {err}") from err

@@ -10,7 +10,7 @@ number of decimals a sensor reports survives all the way to the wire.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -347,6 +347,11 @@ class NodeSpec:
     def get(self, name: str) -> FieldSpec | None:
         """Return the field called ``name``, or None."""
         return self._by_name.get(name)
+
+    @property
+    def by_name(self) -> Mapping[str, FieldSpec]:
+        """The fields by name (read only: the spec is immutable)."""
+        return self._by_name
 
     @property
     def writable(self) -> tuple[FieldSpec, ...]:

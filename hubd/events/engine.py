@@ -228,7 +228,7 @@ class EventEngine:
         self._check_clock(values)
         # History waits until the events went out (see _persist_and_deliver).
         self._unrecorded.append((node.id, values))
-        specs = {s.name: s for s in node.spec.fields}
+        specs = node.spec.by_name
         now = self.now()
         for sub in self.subscriptions.values():
             if sub.spec.node_id != node.id:

@@ -364,7 +364,11 @@ class App:
     # HubListener: metrics and the status line
     def on_values(self, node: Node, values: Sequence[FieldValue]) -> None:
         """Count the values drivers publish (the synthetic ``online`` field excluded)."""
-        self._values.inc(sum(1 for value in values if value.name != "online"))
+        count = len(values)  # a loop, not a generator: this runs before every event
+        for value in values:
+            if value.name == "online":
+                count -= 1
+        self._values.inc(count)
 
     def on_state(self, node: Node) -> None:
         """Count transitions to offline/error; refresh the status line."""

@@ -41,6 +41,7 @@ from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
 from hubd.xmpp.chat import ChatService
 from hubd.xmpp.connection import ConnectionSupervisor
+from hubd.xmpp.direct_send import message_neutral
 from hubd.xmpp.disco_tree import DiscoTree
 from hubd.xmpp.events import EventService
 from hubd.xmpp.iot import IotServices
@@ -328,6 +329,7 @@ class HubClient:
         text = f"{total} device{'s' if total != 1 else ''}"
         return f"{text}, {offline} offline" if offline else text
 
+    @message_neutral
     def _add_caps(self, stanza: Any) -> Any:
         """Outgoing filter: XEP-0115 caps on available presence, nothing else touched."""
         caps = self.xmpp.plugin["xep_0115"]

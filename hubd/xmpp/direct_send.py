@@ -23,21 +23,44 @@ the queue (see hubd/events/pending.py on what a kill costs).
 
 The filter lists are slixmpp's own (``XMLStream.__filters``, read, never
 changed); a slixmpp without them sends everything through the queue.
+
+:func:`write_prebuilt` goes one step further for an event whose text is
+prebuilt (hubd/xmpp/prebuilt_events.py): it writes the text first and then
+runs the filters on the stanza it is, so that XEP-0198 counts it and keeps it
+for resumption after the write, in the same call (nothing else can be written
+in between).  That is the same stream only when no filter would change or
+drop the message: so only when every filter is one known to pass a
+``<message>`` through untouched (:func:`message_neutral`: the roster's and
+hubd's presence filters, XEP-0198's counting); with any other filter it
+answers False and the caller sends the usual way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from inspect import iscoroutinefunction
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
 from slixmpp import ClientXMPP
+from slixmpp.plugins.xep_0198 import XEP_0198
+from slixmpp.roster.multi import Roster
 from slixmpp.stanza import Message
 from slixmpp.xmlstream.tostring import tostring
 
 _FILTER_MODES = ("out", "out_sync", "out_sce")
 #: The modes whose coroutine filters slixmpp's queue awaits (``out_sync`` ones are called).
 _AWAITED_MODES = ("out", "out_sce")
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: Filters (their functions) that return a ``<message>`` as they got it, unchanged:
+#: the roster's remembers presence, XEP-0198's counts and keeps the stanza.
+_MESSAGE_NEUTRAL: set[Any] = {Roster._save_last_status, XEP_0198._handle_outgoing}
+
+
+def message_neutral(func: _F) -> _F:
+    """Mark an outgoing filter as returning every ``<message>`` unchanged (see write_prebuilt)."""
+    _MESSAGE_NEUTRAL.add(func)
+    return func
 
 
 def event_message(xmpp: ClientXMPP, to: str, message_id: str, payload: Element) -> Message:
@@ -46,10 +69,15 @@ def event_message(xmpp: ClientXMPP, to: str, message_id: str, payload: Element) 
     ``make_message`` sets an empty body and subject and parses the JID through
     the stanza's interface machinery; an event message needs none of it.
     """
+    message: Message = xmpp.Message(xml=message_element(to, message_id, payload))
+    return message
+
+
+def message_element(to: str, message_id: str, payload: Element) -> Element:
+    """The element of :func:`event_message`."""
     xml = Element("{jabber:client}message", {"to": to, "id": message_id})
     xml.append(payload)
-    message: Message = xmpp.Message(xml=xml)
-    return message
+    return xml
 
 
 def _filters(xmpp: ClientXMPP) -> dict[str, list[Any]] | None:
@@ -84,3 +112,35 @@ def send_now(xmpp: ClientXMPP, stanza: Message) -> None:
             if data is None:  # a filter dropped it, as in the queue
                 return
     xmpp.send_raw(tostring(data.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True))
+
+
+def can_write_prebuilt(xmpp: ClientXMPP) -> bool:
+    """Whether :func:`write_prebuilt` may write now: as :func:`can_send_now`, known filters only."""
+    filters = _filters(xmpp)
+    if (
+        filters is None
+        or xmpp.transport is None
+        or not getattr(xmpp, "_session_started", False)
+        or not xmpp.waiting_queue.empty()
+    ):
+        return False
+    for mode in _FILTER_MODES:
+        for stanza_filter in filters.get(mode, ()):
+            if getattr(stanza_filter, "__func__", stanza_filter) not in _MESSAGE_NEUTRAL:
+                return False
+    return True
+
+
+def write_prebuilt(xmpp: ClientXMPP, text: str, stanza: Callable[[], Message]) -> None:
+    """Write ``text`` now, then count ``stanza()`` (what ``text`` serialises) as sent.
+
+    Only when :func:`can_write_prebuilt` said so, in the same turn.  ``stanza``
+    makes the stanza after the write; every filter runs on it as it would
+    before a write, XEP-0198 keeping it for a resumed stream to send again.
+    """
+    filters = _filters(xmpp) or {}
+    xmpp.send_raw(text)
+    data: Any = stanza()
+    for mode in _FILTER_MODES:
+        for stanza_filter in filters.get(mode, ()):
+            data = stanza_filter(data)

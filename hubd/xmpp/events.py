@@ -44,12 +44,11 @@ from hubd.people.wording import delayed_text
 from hubd.xmpp.acks import AckPacer
 from hubd.xmpp.direct_send import event_message, send_now
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.prebuilt_events import EventTexts, fields_message
 from hubd.xmpp.resend_stamps import ResendStamps, add_delay
 from hubd.xmpp.sensordata_xml import (
-    NodeReadings,
     NodeRef,
     build_accepted,
-    build_fields,
     build_fields_series,
     convert,
     local_name,
@@ -160,6 +159,7 @@ class EventService:
         # Event elements shared by the subscribers of one engine batch (keyed by the
         # values' ids: the values are kept with them, so the ids stay theirs).
         self._elements: dict[tuple[object, ...], tuple[object, list[Element]]] = {}
+        self._texts = EventTexts(xmpp)  # each subscription's message text, prebuilt
         #: Asks the server to acknowledge what was sent (the outbox waits for it).
         self.acks = AckPacer(xmpp)
         #: Delay stamps for what a resumed stream re-sends (hubd/xmpp/resend_stamps.py).
@@ -361,8 +361,12 @@ class EventService:
             message["body"] = delayed_text(text, event.created, datetime.now(UTC)) if late else text
             message["id"] = f"{EVENT_ID_PREFIX}{event_id}"
         else:
-            fields = build_fields(event.seqnr, [NodeReadings(wire_ref(node), pairs)], done=True)
-            message = event_message(self.xmpp, event.target, f"{EVENT_ID_PREFIX}{event_id}", fields)
+            message_id, ref = f"{EVENT_ID_PREFIX}{event_id}", wire_ref(node)
+            # The common case is written from a prebuilt text (hubd/xmpp/prebuilt_events.py).
+            if not (late or event.dropped) and self._texts.write(event, ref, message_id, pairs):
+                self._sent(message_id, event.created, [event_id])
+                return
+            message = fields_message(self.xmpp, event.target, event.seqnr, ref, message_id, pairs)
         if late:
             add_delay(message.xml, self.xmpp.boundjid.bare, event.created)
         if (
@@ -437,8 +441,11 @@ class EventService:
     def _send(self, message: Any, created: datetime, event_ids: list[int]) -> None:
         """Send an event message; it leaves the outbox when the server acknowledges it."""
         send_now(self.xmpp, message)  # written in this turn when nothing is queued before it
+        self._sent(str(message["id"]), created, event_ids)
+
+    def _sent(self, message_id: str, created: datetime, event_ids: list[int]) -> None:
         if self._acks_expected():
-            self.resend_stamps.sent(str(message["id"]), created)
+            self.resend_stamps.sent(message_id, created)
         else:
             self.engine.acked(event_ids)
 
