@@ -36,6 +36,7 @@ from hubd.events.subscriptions import SubscriptionSpec
 from hubd.people.commands import ChatCommands
 from hubd.people.history_commands import register_history
 from hubd.people.watch import ROOM, register_watch
+from hubd.xmpp.ack_answers import AckAnswers
 from hubd.xmpp.acks import SM_WINDOW
 from hubd.xmpp.adhoc import AdhocService
 from hubd.xmpp.adhoc_plot import enable_plot
@@ -112,6 +113,9 @@ class HubClient:
         for plugin in PLUGINS:
             # slixmpp asks for an ack every 5 stanzas by default; hubd paces its own.
             xmpp.register_plugin(plugin, {"window": SM_WINDOW} if plugin == "xep_0198" else None)
+        # The server's <r/> is answered in front of the hub's next write (one write less
+        # on a request's way to its answer), not by a write of its own.
+        self.ack_answers = AckAnswers(xmpp)
         xmpp.plugin["xep_0030"].del_identity(category="client", itype="bot")
         xmpp.plugin["xep_0030"].add_identity(category="client", itype="bot", name="hubd")
         xmpp.plugin["xep_0115"].caps_node = CAPS_NODE
