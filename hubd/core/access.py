@@ -252,12 +252,17 @@ class AccessPolicy:
 
     # --- provisioning (XEP-0324) -----------------------------------------------------
 
+    def must_ask(self, jid: str) -> bool:
+        """Whether :meth:`ensure` would ask the provisioning server (else it returns at once)."""
+        key = _bare(jid)
+        if self.resolver is None or key is None or key[0] in self._provisioned:
+            return False
+        return self.best_role(jid) <= Role.STRANGER
+
     async def ensure(self, jid: str) -> None:
         """Ask the provisioning server about a JID the lists do not name (once, then cached)."""
         key = _bare(jid)
-        if self.resolver is None or key is None or key[0] in self._provisioned:
-            return
-        if self.best_role(jid) > Role.STRANGER:
+        if self.resolver is None or key is None or not self.must_ask(jid):
             return
         answer = await self.resolver(key[0])
         if answer is not None:  # None: no answer (timeout); ask again next time

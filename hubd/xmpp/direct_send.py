@@ -1,4 +1,4 @@
-"""Event messages written in the caller's turn of the loop, not one turn later.
+"""Stanzas (events, readout answers) written in the caller's turn of the loop, not one later.
 
 ``stanza.send()`` puts the stanza on slixmpp's send queue; the queue's own task
 runs the outgoing filters (XEP-0198's counting among them), serialises it and
@@ -15,7 +15,7 @@ same order, and writes at once, when that cannot change what the stream sees:
 * the session is started and the stream connected (before that, slixmpp holds
   stanzas back itself).
 
-Otherwise it falls back to ``stanza.send()``.  XEP-0198 counts the stanza in
+Otherwise it falls back to the send queue (``xmpp.send``).  XEP-0198 counts the stanza in
 its ``out_sync`` filter as it would from the queue, and keeps it for a resumed
 stream to send again.  A stanza written here is in the kernel's socket buffer
 when the call returns: a ``kill -9`` right after it no longer loses it with
@@ -45,7 +45,8 @@ from xml.etree.ElementTree import Element
 from slixmpp import ClientXMPP
 from slixmpp.plugins.xep_0198 import XEP_0198
 from slixmpp.roster.multi import Roster
-from slixmpp.stanza import Message
+from slixmpp.stanza import Iq, Message
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.tostring import tostring
 
 _FILTER_MODES = ("out", "out_sync", "out_sce")
@@ -99,11 +100,12 @@ def can_send_now(xmpp: ClientXMPP) -> bool:
     )
 
 
-def send_now(xmpp: ClientXMPP, stanza: Message) -> None:
+def send_now(xmpp: ClientXMPP, stanza: StanzaBase) -> None:
     """Run the outgoing filters and write ``stanza`` now, or queue it (see module doc)."""
     filters = _filters(xmpp)
     if filters is None or not can_send_now(xmpp):
-        stanza.send()
+        # The queue, as StanzaBase.send (Iq.send would also await an answer nobody reads).
+        xmpp.send(stanza)
         return
     data: Any = stanza
     for mode in _FILTER_MODES:
@@ -144,3 +146,26 @@ def write_prebuilt(xmpp: ClientXMPP, text: str, stanza: Callable[[], Message]) -
     for mode in _FILTER_MODES:
         for stanza_filter in filters.get(mode, ()):
             data = stanza_filter(data)
+
+
+def result_iq(xmpp: ClientXMPP, iq: Any, payload: Element | None = None) -> Iq:
+    """The ``result`` answering ``iq``, carrying ``payload``, built as :func:`event_message` is.
+
+    ``iq.reply()`` copies the stanza and clears it through the interfaces; the
+    answer needs only the id and the asker's address.
+    """
+    xml = Element("{jabber:client}iq", {"type": "result", "id": iq.xml.get("id", "")})
+    if (to := iq.xml.get("from")) is not None:
+        xml.set("to", to)
+    if payload is not None:
+        xml.append(payload)
+    result: Iq = xmpp.Iq(xml=xml)
+    return result
+
+
+def plain_message(xmpp: ClientXMPP, to: str, payload: Element) -> Message:
+    """A ``<message to>`` carrying ``payload`` (no id: as ``make_message`` sends it)."""
+    xml = Element("{jabber:client}message", {"to": to})
+    xml.append(payload)
+    message: Message = xmpp.Message(xml=xml)
+    return message

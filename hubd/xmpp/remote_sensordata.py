@@ -59,10 +59,10 @@ def take(answer: RemoteAnswer, message: Element, source_id: str) -> None:
 
 
 def _relabelled(element: Element, source_id: str) -> Element:
-    out = copy.deepcopy(element)
-    out.set("sourceId", source_id)
-    out.attrib.pop("cacheType", None)  # the remote's cache types mean nothing here
-    return out
+    # In place: the message it came in is the remote's, parsed for this readout alone.
+    element.set("sourceId", source_id)
+    element.attrib.pop("cacheType", None)  # the remote's cache types mean nothing here
+    return element
 
 
 def narrowed(node: Element, allowed: frozenset[str] | None) -> Element:

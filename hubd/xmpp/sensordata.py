@@ -14,11 +14,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree.ElementTree import Element
 
-from slixmpp import JID, ClientXMPP
-from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp import ClientXMPP
+from slixmpp.xmlstream.handler import Callback
 
 from hubd.core.access import AccessPolicy, Role
 from hubd.core.hub import Hub
@@ -26,10 +26,14 @@ from hubd.core.limits import RateLimited
 from hubd.core.model import Category, FieldSpec, FieldValue
 from hubd.core.node import Node
 from hubd.core.remote_settings import remote_node_key
+from hubd.core.remote_source import RemoteSource
 from hubd.errors import BadRequest, DriverError, HubdError, NodeNotFound
 from hubd.events.store import Store
 from hubd.events.subscriptions import decode_value
+from hubd.xmpp.direct_send import plain_message, result_iq, send_now
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.remote_readout import RemoteRead, RemoteReader
+from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message, narrowed
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,
     NS_SENSORDATA,
@@ -45,11 +49,7 @@ from hubd.xmpp.sensordata_xml import (
     parse_cancel,
     parse_req,
 )
-from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error, send_message, send_result
-
-if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
-    from hubd.xmpp.remote_readout import RemoteReader
-    from hubd.xmpp.remote_sensordata import RemoteAnswer
+from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,8 +83,11 @@ class ReadoutService:
         self.history = history
         self.remote = remote
         self._readouts: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._asking: set[asyncio.Task[None]] = set()  # requests waiting for provisioning
+        # In the reader's turn (not a task per request): a readout through this hub to
+        # a remote starts there before this hub's own answer is written.
         xmpp.register_handler(
-            CoroutineCallback(
+            Callback(
                 "iot sensordata",
                 PayloadMatcher("iq", NS_SENSORDATA, ("req", "cancel"), ("get", "set")),
                 self._on_iq,
@@ -94,16 +97,27 @@ class ReadoutService:
 
     async def close(self) -> None:
         """Cancel the readouts in flight."""
-        tasks = list(self._readouts.values())
+        tasks = [*self._readouts.values(), *self._asking]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _on_iq(self, iq: Any) -> None:
-        requester = str(iq["from"])
+    def _on_iq(self, iq: Any) -> None:
+        requester = iq.xml.get("from", "")
         element = payload(iq, "{" + NS_SENSORDATA + "}")
         assert element is not None  # the matcher saw it
-        await self.access.ensure(requester)  # XEP-0324: ask about unknown requesters
+        if self.access.must_ask(requester):  # XEP-0324: ask about unknown requesters
+            task = asyncio.create_task(self._ask_first(iq, requester, element))
+            self._asking.add(task)
+            task.add_done_callback(self._asking.discard)
+        else:
+            self._handle(iq, requester, element)
+
+    async def _ask_first(self, iq: Any, requester: str, element: Element) -> None:
+        await self.access.ensure(requester)
+        self._handle(iq, requester, element)
+
+    def _handle(self, iq: Any, requester: str, element: Element) -> None:
         try:
             self.access.admit(requester, Role.READER, element)
             if element.tag.endswith("}cancel"):
@@ -120,7 +134,7 @@ class ReadoutService:
         if task is None:
             raise NodeNotFound(f"no readout {seqnr} in progress")
         task.cancel()
-        send_result(iq, build_cancelled(seqnr))
+        send_now(self.xmpp, result_iq(self.xmpp, iq, build_cancelled(seqnr)))
 
     def _start(self, iq: Any, requester: str, request: ReadRequest, element: Element) -> None:
         key = (requester, request.seqnr)
@@ -136,15 +150,32 @@ class ReadoutService:
         # No refs: every node, here and at the remotes; refs all remote: none of this hub's.
         nodes = self._resolve(local, requester) if local or not request.nodes else []
         delay = _delay_until(request.when)
-        send_result(iq, build_accepted(request.seqnr, queued=delay > 0))
-        task = asyncio.create_task(
-            self._run(iq["from"], request, nodes, delay, (element, remote_refs)),
-            name=f"readout {requester} {request.seqnr}",
-        )
+        one = self._one_remote(remote_refs) if not nodes and delay == 0 else None
+        if one is not None:
+            # The remote's request first: it works while this hub answers its asker.
+            assert self.remote is not None
+            read = self.remote.begin(one[0], element, one[1])
+            send_now(self.xmpp, result_iq(self.xmpp, iq, build_accepted(request.seqnr)))
+            task = asyncio.create_task(
+                self._relay(requester, request.seqnr, read),
+                name=f"readout {requester} {request.seqnr}",
+            )
+        else:
+            accepted = build_accepted(request.seqnr, queued=delay > 0)
+            send_now(self.xmpp, result_iq(self.xmpp, iq, accepted))
+            task = asyncio.create_task(
+                self._run(requester, request, nodes, delay, (element, remote_refs)),
+                name=f"readout {requester} {request.seqnr}",
+            )
+            read = None
         self._readouts[key] = task
-        task.add_done_callback(lambda done: self._finished(key, done))
+        task.add_done_callback(lambda done: self._finished(key, done, read))
 
-    def _finished(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
+    def _finished(
+        self, key: tuple[str, int], task: asyncio.Task[None], read: RemoteRead | None
+    ) -> None:
+        if read is not None:
+            read.close()  # also when the task was cancelled before it ran
         self._readouts.pop(key, None)
         if not task.cancelled() and (error := task.exception()) is not None:
             _LOGGER.error("readout %s of %s failed", key[1], key[0], exc_info=error)
@@ -205,11 +236,29 @@ class ReadoutService:
             source = self.remote.sources.get(source_id)
             assert source is not None  # checked by _remote_refs
             reads.append(self.remote.read(source, original, node_ids))
+        if len(reads) == 1:
+            return [await reads[0]]  # no task for a lone remote
         return await asyncio.gather(*reads)
+
+    def _one_remote(self, refs: dict[NodeRef, str]) -> tuple[RemoteSource, list[str]] | None:
+        """The source and its nodes when ``refs`` all name one remote's nodes, else None."""
+        if self.remote is None or not refs:
+            return None
+        source_ids = set(refs.values())
+        if len(source_ids) != 1:
+            return None
+        source = self.remote.sources.get(source_ids.pop())
+        assert source is not None  # checked by _remote_refs
+        return source, list(dict.fromkeys(ref.node_id for ref in refs))
+
+    async def _relay(self, to: str, seqnr: int, read: RemoteRead) -> None:
+        """One remote's answer passed on to the asker under its ``seqnr``."""
+        answer = await read.answer()
+        self._send_answers(to, seqnr, [], [answer])
 
     async def _run(
         self,
-        to: JID,
+        to: str,
         request: ReadRequest,
         nodes: list[Node],
         delay: float,
@@ -217,40 +266,45 @@ class ReadoutService:
     ) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-            send_message(self.xmpp, to, build_started(request.seqnr))
+            send_now(self.xmpp, plain_message(self.xmpp, to, build_started(request.seqnr)))
         # The hub's own nodes and the remotes' at the same time: one slow side holds up neither.
         results, answers = await asyncio.gather(
-            asyncio.gather(*(self._read(node, request, str(to)) for node in nodes)),
+            asyncio.gather(*(self._read(node, request, to) for node in nodes)),
             self._read_remotes(*remote),
         )
+        self._send_answers(to, request.seqnr, results, answers)
+
+    def _send_answers(
+        self,
+        to: str,
+        seqnr: int,
+        results: Sequence[_NodeResult],
+        answers: Sequence[RemoteAnswer],
+    ) -> None:
+        """The ``fields``/``failure`` messages of one readout, the last one done."""
         elements: list[Element] = []
         for result in results:
             ref = NodeRef(result.node.id, result.node.source)
             if result.error is not None:
                 stamp = datetime.now(UTC)
-                elements.append(build_failure(request.seqnr, [(ref, stamp, result.error)], False))
+                elements.append(build_failure(seqnr, [(ref, stamp, result.error)], False))
             else:
                 readings = [NodeReadings(ref, result.values)]
-                elements.append(build_fields(request.seqnr, readings, done=False))
-        if answers:  # only with remotes: configured, whose modules are loaded then
-            from hubd.xmpp.remote_sensordata import build_message
-
+                elements.append(build_fields(seqnr, readings, done=False))
         for answer in answers:
             if answer.nodes:
-                shown = [self._narrowed(node, str(to)) for node in answer.nodes]
-                elements.append(build_message(request.seqnr, "fields", shown, False))
+                shown = [self._narrowed(node, to) for node in answer.nodes]
+                elements.append(build_message(seqnr, "fields", shown, False))
             if answer.errors:
-                elements.append(build_message(request.seqnr, "failure", answer.errors, False))
+                elements.append(build_message(seqnr, "failure", answer.errors, False))
         if not elements:
-            elements.append(build_fields(request.seqnr, [], done=False))
+            elements.append(build_fields(seqnr, [], done=False))
         elements[-1].set("done", "true")  # the last message says done, whatever it carries
         for element in elements:
-            send_message(self.xmpp, to, element)
+            send_now(self.xmpp, plain_message(self.xmpp, to, element))
 
     def _narrowed(self, node: Element, requester: str) -> Element:
         """A remote's node as ``requester`` may see it (XEP-0324 canRead fields)."""
-        from hubd.xmpp.remote_sensordata import narrowed
-
         key = remote_node_key(node.get("sourceId", ""), node.get("nodeId", ""))
         return narrowed(node, self.access.fields_for(requester, key, Role.READER))
 
