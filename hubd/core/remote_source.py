@@ -174,8 +174,8 @@ class RemoteSources:
         those there now; a node a remote adds later is not included.
         """
         return [
-            remote_node_key(source.id, node.node_id)
+            key
             for source in self._sources.values()
             for node in source.nodes()
-            if node.readable and readable(remote_node_key(source.id, node.node_id))
+            if node.readable and readable(key := remote_node_key(source.id, node.node_id))
         ]
