@@ -100,20 +100,32 @@ def can_send_now(xmpp: ClientXMPP) -> bool:
     )
 
 
-def send_now(xmpp: ClientXMPP, stanza: StanzaBase) -> None:
-    """Run the outgoing filters and write ``stanza`` now, or queue it (see module doc)."""
+def send_now(xmpp: ClientXMPP, *stanzas: StanzaBase) -> None:
+    """Run the outgoing filters and write ``stanzas`` now, in one write, or queue them.
+
+    Several go in one ``transport.write`` (one TLS record, one system call, one
+    read at the server), in order; see the module doc for when they are queued.
+    """
     filters = _filters(xmpp)
     if filters is None or not can_send_now(xmpp):
-        # The queue, as StanzaBase.send (Iq.send would also await an answer nobody reads).
-        xmpp.send(stanza)
+        for stanza in stanzas:
+            # The queue, as StanzaBase.send (Iq.send would also await an answer nobody reads).
+            xmpp.send(stanza)
         return
-    data: Any = stanza
-    for mode in _FILTER_MODES:
-        for stanza_filter in filters.get(mode, ()):
-            data = stanza_filter(data)
-            if data is None:  # a filter dropped it, as in the queue
-                return
-    xmpp.send_raw(tostring(data.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True))
+    written = []
+    for stanza in stanzas:
+        data: Any = stanza
+        for mode in _FILTER_MODES:
+            for stanza_filter in filters.get(mode, ()):
+                data = stanza_filter(data)
+                if data is None:  # a filter dropped it, as in the queue
+                    break
+            if data is None:
+                break
+        if data is not None:
+            written.append(tostring(data.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True))
+    if written:
+        xmpp.send_raw("".join(written))
 
 
 def can_write_prebuilt(xmpp: ClientXMPP) -> bool:

@@ -2,13 +2,14 @@
 
 :meth:`RemoteReader.begin` writes the remote a ``<req/>`` with a sequence
 number of this hub's own, in the caller's turn of the loop (the remote starts
-working before this hub answers its own asker); :meth:`RemoteRead.answer`
-waits for the remote's ``accepted``, then gathers its ``fields``/``failure``
-messages until the one marked done.  All of it within the remote's
-``timeout``, counted from the request: a remote that does not answer in time
-gives an ``<error>`` for each node it said nothing about, never a hang, and
-is asked to ``cancel`` (best effort), as it is when the asker cancels.
-A remote already known to be offline is not asked.
+working before this hub answers its own asker); the :class:`RemoteRead` it
+returns gathers the remote's ``fields``/``failure`` messages as they are read,
+with no task of its own, until the one marked done, and hands the answer on in
+that turn.  All of it within the remote's ``timeout``, counted from the
+request: a remote that does not answer in time gives an ``<error>`` for each
+node it said nothing about, never a hang, and is asked to ``cancel`` (best
+effort), as it is when the asker cancels.  A remote already known to be
+offline is not asked.
 
 The remote's IQ answer is matched here by its id, by one handler for every
 readout, rather than by a handler slixmpp registers and removes per request.
@@ -24,6 +25,7 @@ from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
@@ -45,9 +47,9 @@ class RemoteReader:
         self.sources = sources
         # Random start: after a restart, numbers still in use at a remote are not reused.
         self._next = random.randrange(1, 2**30)
-        self._waiting: dict[tuple[str, str], asyncio.Queue[Element]] = {}
-        #: The remote's IQ answer to each request in flight, by the request's id.
-        self._replies: dict[str, tuple[str, asyncio.Future[Any]]] = {}
+        self._waiting: dict[tuple[str, str], RemoteRead] = {}
+        #: The readout waiting for each request's IQ answer, by the request's id.
+        self._replies: dict[str, RemoteRead] = {}
         #: Told of a remote that did not answer in time (it goes offline until it answers).
         self.on_silent: Callable[[RemoteSource, str], None] | None = None
         xmpp.register_handler(
@@ -66,23 +68,20 @@ class RemoteReader:
         element = payload(message, "{" + NS_SENSORDATA + "}")
         if source is None or element is None:
             return  # not from a remote hub: nobody here waits for it
-        queue = self._waiting.get((source.jid, element.get("seqnr", "")))
-        if queue is not None:
-            queue.put_nowait(element)
+        read = self._waiting.get((source.jid, element.get("seqnr", "")))
+        if read is not None:
+            read.take(element)
 
     def _on_reply(self, iq: Any) -> None:
         xml = iq.xml
-        entry = self._replies.get(xml.get("id", ""))
+        read = self._replies.get(xml.get("id", ""))
         source = self.sources.by_jid(xml.get("from", ""))
-        if entry is None or source is None or source.jid != entry[0]:
+        if read is None or source is not read.source:
             return  # not the remote asked (a forged id): its answer is still awaited
         del self._replies[xml.get("id", "")]
-        future = entry[1]
-        if not future.done():
-            if xml.get("type") == "error":
-                future.set_exception(IqError(iq))  # type: ignore[no-untyped-call]
-            else:
-                future.set_result(iq)
+        if xml.get("type") == "error":
+            error = IqError(iq)  # type: ignore[no-untyped-call]
+            read.refused(error.text or error.condition)
 
     def _seqnr(self) -> int:
         self._next = self._next % (2**31 - 1) + 1
@@ -92,28 +91,40 @@ class RemoteReader:
         self, source: RemoteSource, original: Element, node_ids: list[str]
     ) -> RemoteAnswer:
         """The remote's answer for ``node_ids``, an error for each node it could not give."""
+        if not source.online:
+            answer = RemoteAnswer(done=True)
+            answer.errors = node_errors(source.id, node_ids, f"{source.id}: {source.reason}")
+            return answer
         pending = self.begin(source, original, node_ids)
         try:
-            return await pending.answer()
+            return await pending.done
         finally:
-            pending.close()
+            pending.close()  # cancelled: the remote is asked to cancel too
 
-    def begin(self, source: RemoteSource, original: Element, node_ids: list[str]) -> RemoteRead:
-        """Send the remote its request now; the caller awaits ``answer()`` and then ``close()``.
+    def begin(
+        self,
+        source: RemoteSource,
+        original: Element,
+        node_ids: list[str],
+        *,
+        then: StanzaBase | None = None,
+        on_answer: Callable[[RemoteAnswer], None] | None = None,
+    ) -> RemoteRead:
+        """Write an online remote its request now (``then`` in the same write, after it).
 
-        ``close()`` (idempotent) also when ``answer()`` never ran (a task
-        cancelled before it started): the remote is then asked to cancel.
+        ``on_answer`` is called with the answer in the turn it is complete (the
+        remote's last message, its error, or the timeout), and ``done`` gets
+        it; ``close()`` (idempotent) when nothing waits for it any more: a
+        remote still working on it is asked to cancel.
         """
-        if not source.online:
-            return RemoteRead(self, source, node_ids, f"{source.id}: {source.reason}")
-        read = RemoteRead(self, source, node_ids)
-        self._waiting[read.key] = read.queue
-        iq_id = self.xmpp.new_id()
-        self._replies[iq_id] = (source.jid, read.reply)
-        read.iq_id = iq_id
-        xml = Element(_IQ, {"type": "get", "to": source.jid, "id": iq_id})
+        read = RemoteRead(self, source, node_ids, on_answer)
+        self._waiting[read.key] = read
+        read.iq_id = self.xmpp.new_id()
+        self._replies[read.iq_id] = read
+        xml = Element(_IQ, {"type": "get", "to": source.jid, "id": read.iq_id})
         xml.append(forward_req(original, read.seqnr, node_ids))
-        send_now(self.xmpp, self.xmpp.Iq(xml=xml))
+        request = self.xmpp.Iq(xml=xml)
+        send_now(self.xmpp, request, *(() if then is None else (then,)))
         return read
 
     def _forget(self, read: RemoteRead) -> None:
@@ -129,61 +140,77 @@ class RemoteReader:
 
 
 class RemoteRead:
-    """One readout asked of one remote: its answer, awaited once."""
+    """One readout asked of one remote, gathered as its answers come (no task of its own)."""
 
     def __init__(
-        self, reader: RemoteReader, source: RemoteSource, node_ids: list[str], offline: str = ""
+        self,
+        reader: RemoteReader,
+        source: RemoteSource,
+        node_ids: list[str],
+        on_answer: Callable[[RemoteAnswer], None] | None,
     ) -> None:
         self.reader = reader
         self.source = source
         self.node_ids = node_ids
-        self.offline = offline
-        self.seqnr = 0 if offline else reader._seqnr()
+        self.on_answer = on_answer
+        self.seqnr = reader._seqnr()
         self.key = (source.jid, str(self.seqnr))
-        self.queue: asyncio.Queue[Element] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        self.reply: asyncio.Future[Any] = loop.create_future()
         self.iq_id = ""
-        self.deadline = loop.time() + source.timeout
-        self._finished = bool(offline)
+        self.answer = RemoteAnswer()
+        loop = asyncio.get_running_loop()
+        #: The answer, once complete (cancelled when the asker goes first).
+        self.done: asyncio.Future[RemoteAnswer] = loop.create_future()
+        # Counted from the request: the remote's whole answer within its timeout.
+        self._timer: asyncio.TimerHandle | None = loop.call_at(
+            loop.time() + source.timeout, self._time_out
+        )
 
-    async def answer(self) -> RemoteAnswer:
-        """What the remote said until its ``done``, errors for what it did not say in time."""
-        answer = RemoteAnswer()
+    def take(self, message: Element) -> None:
+        """One of the remote's messages (``fields``, ``failure``, ``done``...)."""
+        take(self.answer, message, self.source.id)
+        if self.answer.done:
+            self._finish()
+
+    def refused(self, text: str) -> None:
+        """The remote answered the request with an error: every node fails with it."""
+        self.answer.errors = node_errors(self.source.id, self.node_ids, f"{self.source.id}: {text}")
+        self._finish()
+
+    def _time_out(self) -> None:
+        self._timer = None
         source = self.source
-        if self.offline:
-            answer.errors = node_errors(source.id, self.node_ids, self.offline)
-            return answer
-        try:
-            async with asyncio.timeout_at(self.deadline):
-                try:
-                    await self.reply
-                except IqError as err:
-                    self._finished = True
-                    text = err.text or err.condition
-                    answer.errors = node_errors(source.id, self.node_ids, f"{source.id}: {text}")
-                    return answer
-                while not answer.done:
-                    take(answer, await self.queue.get(), source.id)
-                self._finished = True
-        except TimeoutError:
-            self.close()  # asks the remote to cancel
-            silent = f"no answer within {source.timeout:g} s"
-            answer.errors.extend(
-                node_errors(source.id, missing(answer, self.node_ids), f"{source.id}: {silent}")
-            )
-            if self.reader.on_silent is not None:
-                self.reader.on_silent(source, silent)
-        return answer
+        self.reader._cancel(source, self.seqnr)
+        silent = f"no answer within {source.timeout:g} s"
+        self.answer.errors.extend(
+            node_errors(source.id, missing(self.answer, self.node_ids), f"{source.id}: {silent}")
+        )
+        if self.reader.on_silent is not None:
+            self.reader.on_silent(source, silent)
+        self._finish()
+
+    def _finish(self) -> None:
+        self._stop()
+        if not self.done.done():
+            self.done.set_result(self.answer)
+        if self.on_answer is not None:
+            on_answer, self.on_answer = self.on_answer, None
+            on_answer(self.answer)
+
+    def _stop(self) -> None:
+        self.reader._forget(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def close(self) -> None:
         """Stop waiting; a remote still working on it is asked to cancel."""
-        if not self.offline:
-            self.reader._forget(self)
-        if not self.reply.done():
-            self.reply.cancel()  # nothing awaits it any more
-        if not self._finished:
-            self._finished = True
+        if self.done.done() and not self.done.cancelled():
+            return
+        self.on_answer = None
+        finished = self._timer is None  # timed out: asked to cancel already
+        self._stop()
+        self.done.cancel()
+        if not finished:
             self.reader._cancel(self.source, self.seqnr)
 
 

@@ -152,13 +152,20 @@ class ReadoutService:
         delay = _delay_until(request.when)
         one = self._one_remote(remote_refs) if not nodes and delay == 0 else None
         if one is not None:
-            # The remote's request first: it works while this hub answers its asker.
+            # The remote's request first, the asker's accepted behind it in the same write:
+            # the remote works while this hub answers.  Its answer is passed on in the
+            # turn it comes; the task only holds the readout open (cancel, shutdown).
             assert self.remote is not None
-            read = self.remote.begin(one[0], element, one[1])
-            send_now(self.xmpp, result_iq(self.xmpp, iq, build_accepted(request.seqnr)))
+            seqnr = request.seqnr
+            read = self.remote.begin(
+                one[0],
+                element,
+                one[1],
+                then=result_iq(self.xmpp, iq, build_accepted(seqnr)),
+                on_answer=lambda answer: self._send_answers(requester, seqnr, [], [answer]),
+            )
             task = asyncio.create_task(
-                self._relay(requester, request.seqnr, read),
-                name=f"readout {requester} {request.seqnr}",
+                _held_open(read), name=f"readout {requester} {request.seqnr}"
             )
         else:
             accepted = build_accepted(request.seqnr, queued=delay > 0)
@@ -249,12 +256,9 @@ class ReadoutService:
             return None
         source = self.remote.sources.get(source_ids.pop())
         assert source is not None  # checked by _remote_refs
+        if not source.online:
+            return None  # answered at once, with errors: the general way
         return source, list(dict.fromkeys(ref.node_id for ref in refs))
-
-    async def _relay(self, to: str, seqnr: int, read: RemoteRead) -> None:
-        """One remote's answer passed on to the asker under its ``seqnr``."""
-        answer = await read.answer()
-        self._send_answers(to, seqnr, [], [answer])
 
     async def _run(
         self,
@@ -352,6 +356,11 @@ class ReadoutService:
             if spec is not None:
                 pairs.append((spec, decode_value(row.value)))
         return pairs
+
+
+async def _held_open(read: RemoteRead) -> None:
+    """Until the remote's answer was passed on (a cancel cancels this, and the remote's)."""
+    await read.done
 
 
 def _aware(moment: datetime | None) -> datetime | None:
