@@ -25,7 +25,6 @@ from xml.etree.ElementTree import Element
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.exceptions import IqError
-from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
@@ -107,10 +106,9 @@ class RemoteReader:
         original: Element,
         node_ids: list[str],
         *,
-        then: StanzaBase | None = None,
         on_answer: Callable[[RemoteAnswer], None] | None = None,
     ) -> RemoteRead:
-        """Write an online remote its request now (``then`` in the same write, after it).
+        """Write an online remote its request now.
 
         ``on_answer`` is called with the answer in the turn it is complete (the
         remote's last message, its error, or the timeout), and ``done`` gets
@@ -123,8 +121,7 @@ class RemoteReader:
         self._replies[read.iq_id] = read
         xml = Element(_IQ, {"type": "get", "to": source.jid, "id": read.iq_id})
         xml.append(forward_req(original, read.seqnr, node_ids))
-        request = self.xmpp.Iq(xml=xml)
-        send_now(self.xmpp, request, *(() if then is None else (then,)))
+        send_now(self.xmpp, self.xmpp.Iq(xml=xml))
         return read
 
     def _forget(self, read: RemoteRead) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from slixmpp import ClientXMPP
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 
 from hubd.core.access import AccessPolicy, Role
@@ -57,6 +58,8 @@ MAX_SCHEDULE_AHEAD = timedelta(hours=24)
 HISTORY_LIMIT = 1000  # stored readings per node in one readout
 HISTORY_CATEGORIES = frozenset({Category.HISTORICAL_OTHER})
 FORBIDDEN = ErrorCondition("cancel", "forbidden", "Access denied.")
+#: Seconds a readout passed on to a remote holds the asker's accepted for the remote's answer.
+ACCEPT_WAIT = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class ReadoutService:
         self.remote = remote
         self._readouts: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._asking: set[asyncio.Task[None]] = set()  # requests waiting for provisioning
+        self._accepts: dict[tuple[str, int], _Accept] = {}  # held for a remote's answer
         # In the reader's turn (not a task per request): a readout through this hub to
         # a remote starts there before this hub's own answer is written.
         xmpp.register_handler(
@@ -133,6 +137,8 @@ class ReadoutService:
         task = self._readouts.get((requester, seqnr))
         if task is None:
             raise NodeNotFound(f"no readout {seqnr} in progress")
+        if (accept := self._accepts.pop((requester, seqnr), None)) is not None:
+            accept.send()  # the request's answer before the cancel's
         task.cancel()
         send_now(self.xmpp, result_iq(self.xmpp, iq, build_cancelled(seqnr)))
 
@@ -152,17 +158,20 @@ class ReadoutService:
         delay = _delay_until(request.when)
         one = self._one_remote(remote_refs) if not nodes and delay == 0 else None
         if one is not None:
-            # The remote's request first, the asker's accepted behind it in the same write:
-            # the remote works while this hub answers.  Its answer is passed on in the
-            # turn it comes; the task only holds the readout open (cancel, shutdown).
+            # The remote's request now; the asker's accepted with the remote's answer, in
+            # one write, if that comes within ACCEPT_WAIT (it goes alone then).  The answer
+            # is passed on in the turn it is read; the task only holds the readout open.
             assert self.remote is not None
             seqnr = request.seqnr
+            accept = _Accept(self.xmpp, result_iq(self.xmpp, iq, build_accepted(seqnr)))
+            self._accepts[key] = accept
             read = self.remote.begin(
                 one[0],
                 element,
                 one[1],
-                then=result_iq(self.xmpp, iq, build_accepted(seqnr)),
-                on_answer=lambda answer: self._send_answers(requester, seqnr, [], [answer]),
+                on_answer=lambda answer: self._send_answers(
+                    requester, seqnr, [], [answer], first=accept.take()
+                ),
             )
             task = asyncio.create_task(
                 _held_open(read), name=f"readout {requester} {request.seqnr}"
@@ -183,6 +192,8 @@ class ReadoutService:
     ) -> None:
         if read is not None:
             read.close()  # also when the task was cancelled before it ran
+        if (accept := self._accepts.pop(key, None)) is not None:
+            accept.send()  # cancelled, or shut down, before the remote answered
         self._readouts.pop(key, None)
         if not task.cancelled() and (error := task.exception()) is not None:
             _LOGGER.error("readout %s of %s failed", key[1], key[0], exc_info=error)
@@ -284,8 +295,9 @@ class ReadoutService:
         seqnr: int,
         results: Sequence[_NodeResult],
         answers: Sequence[RemoteAnswer],
+        first: Sequence[StanzaBase] = (),
     ) -> None:
-        """The ``fields``/``failure`` messages of one readout, the last one done."""
+        """The ``fields``/``failure`` messages of one readout, the last one done (one write)."""
         elements: list[Element] = []
         for result in results:
             ref = NodeRef(result.node.id, result.node.source)
@@ -304,8 +316,7 @@ class ReadoutService:
         if not elements:
             elements.append(build_fields(seqnr, [], done=False))
         elements[-1].set("done", "true")  # the last message says done, whatever it carries
-        for element in elements:
-            send_now(self.xmpp, plain_message(self.xmpp, to, element))
+        send_now(self.xmpp, *first, *(plain_message(self.xmpp, to, e) for e in elements))
 
     def _narrowed(self, node: Element, requester: str) -> Element:
         """A remote's node as ``requester`` may see it (XEP-0324 canRead fields)."""
@@ -356,6 +367,35 @@ class ReadoutService:
             if spec is not None:
                 pairs.append((spec, decode_value(row.value)))
         return pairs
+
+
+class _Accept:
+    """The asker's ``accepted`` of a readout passed on to one remote, held for its answer.
+
+    The remote's answer (a momentary readout: a few milliseconds) and this hub's
+    ``accepted`` then reach the asker in one write, and the server routes the
+    remote's request with nothing of this hub's behind it in the same read.
+    The asker still has ``accepted`` first, and within ACCEPT_WAIT whatever
+    the remote does.
+    """
+
+    def __init__(self, xmpp: ClientXMPP, stanza: StanzaBase) -> None:
+        self.xmpp = xmpp
+        self._stanza: StanzaBase | None = stanza
+        self._timer = asyncio.get_running_loop().call_later(ACCEPT_WAIT, self.send)
+
+    def take(self) -> list[StanzaBase]:
+        """The ``accepted`` if not written yet (then the caller writes it), else nothing."""
+        if self._stanza is None:
+            return []
+        self._timer.cancel()
+        stanza, self._stanza = self._stanza, None
+        return [stanza]
+
+    def send(self) -> None:
+        """Write the ``accepted`` now unless it was."""
+        if stanzas := self.take():
+            send_now(self.xmpp, *stanzas)
 
 
 async def _held_open(read: RemoteRead) -> None:

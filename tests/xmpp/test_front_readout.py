@@ -1,10 +1,11 @@
 """A readout through this hub of one remote's nodes: what is written, in which order.
 
-The remote's ``<req/>`` goes out before the asker's ``accepted`` (the remote
-starts working first), both in the turn the asker's request is read; the
-remote's answers come back relabelled, under the asker's ``seqnr``; the
-asker's ``cancel``, a remote's error and a silent remote still end as before.
-slixmpp is stood in for: the stanzas written are recorded in order.
+The remote's ``<req/>`` goes out in the turn the asker's request is read; the
+asker's ``accepted`` goes with the remote's answer (relabelled, under the
+asker's ``seqnr``) in one write, or alone when the remote takes longer than
+ACCEPT_WAIT; the asker's ``cancel``, a remote's error and a silent remote
+still end as before.  slixmpp is stood in for: the stanzas written are
+recorded in order, each write's stanzas together.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from slixmpp.stanza import Iq, Message
 from hubd.core.access import AccessPolicy
 from hubd.core.remote_settings import RemoteSettings
 from hubd.core.remote_source import RemoteNode, RemoteSources
+from hubd.xmpp import sensordata
 from hubd.xmpp.remote_readout import RemoteReader
 from hubd.xmpp.sensordata import ReadoutService
 
@@ -57,6 +59,8 @@ class FakeXmpp:
         self.plugin = {"xep_0030": FakeDisco()}
         self.handlers: list[Any] = []
         self.sent: list[Element] = []
+        self.writes: list[list[Element]] = []  # send_now's: each write's stanzas
+        self.written = asyncio.Event()
         self._ids = 0
 
     def register_handler(self, handler: Any) -> None:
@@ -74,12 +78,19 @@ class FakeXmpp:
 
     def send(self, stanza: FakeStanza) -> None:  # send_now's way without slixmpp's filters
         self.sent.append(stanza.xml)
+        self.written.set()
 
     def is_connected(self) -> bool:
         return True
 
     def make_iq_get(self, ito: Any) -> FakeCancel:
         return FakeCancel(self, ito)
+
+    async def wait_sent(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.sent) < count:
+                self.written.clear()
+                await self.written.wait()
 
     def receive(self, text: str) -> None:
         xml = fromstring(text)
@@ -115,21 +126,24 @@ def _task(service: ReadoutService) -> asyncio.Task[None]:
     return task
 
 
-async def test_the_remote_is_asked_before_the_asker_is_answered(
+def _accepted(element: Element) -> None:
+    assert element.get("type") == "result"
+    assert element.get("id") == "q7"
+    assert element.get("to") == ASKER
+    assert element.find(f"{{{SD}}}accepted") is not None
+
+
+async def test_the_remote_is_asked_at_once_and_accepted_goes_with_its_answer(
     hub: tuple[FakeXmpp, ReadoutService],
 ) -> None:
     xmpp, service = hub
     _ask(xmpp)
-    forwarded, accepted = xmpp.sent  # written in the turn the request was read
+    (forwarded,) = xmpp.sent  # written in the turn the request was read
     assert forwarded.get("to") == GARAGE
     req = forwarded.find(f"{{{SD}}}req")
     assert req is not None
     assert [n.get("nodeId") for n in req] == ["lamp"]
     assert req.get("seqnr") != "7", "this hub's own sequence number"
-    assert accepted.get("type") == "result"
-    assert accepted.get("id") == "q7"
-    assert accepted.get("to") == ASKER
-    assert accepted.find(f"{{{SD}}}accepted") is not None
     seqnr = req.get("seqnr")
     xmpp.receive(
         f"<iq xmlns='jabber:client' type='result' id='{forwarded.get('id')}' from='{GARAGE}'>"
@@ -142,6 +156,8 @@ async def test_the_remote_is_asked_before_the_asker_is_answered(
         "<boolean name='state' value='true' momentary='true' automaticReadout='true'/>"
         "</timestamp></node></fields></message>"
     )
+    assert len(xmpp.sent) == 3, "accepted and the answer in the turn the answer was read"
+    _accepted(xmpp.sent[1])
     await asyncio.wait_for(_task(service), 5)
     message = xmpp.sent[2]
     assert message.get("to") == ASKER
@@ -181,6 +197,7 @@ async def test_the_remotes_error_fails_the_node(hub: tuple[FakeXmpp, ReadoutServ
         "</error></iq>"
     )
     await asyncio.wait_for(_task(service), 5)
+    _accepted(xmpp.sent[1])
     failure = xmpp.sent[2].find(f"{{{SD}}}failure")
     assert failure is not None
     assert (failure.get("seqnr"), failure.get("done")) == ("7", "true")
@@ -202,6 +219,7 @@ async def test_the_askers_cancel_cancels_at_the_remote(
     )
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
+    _accepted(xmpp.sent[1])  # the request's answer first
     cancelled = xmpp.sent[2].find(f"{{{SD}}}cancelled")
     assert cancelled is not None, "the asker is told"
     cancel = xmpp.sent[3]
@@ -225,7 +243,8 @@ async def test_a_silent_remote_fails_the_node_and_is_asked_to_cancel() -> None:
     service = ReadoutService(xmpp, object(), access, remote=reader)  # type: ignore[arg-type]
     _ask(xmpp)
     await asyncio.wait_for(_task(service), 5)
-    cancel, failure = xmpp.sent[2], xmpp.sent[3]
+    cancel, failure = xmpp.sent[1], xmpp.sent[3]
+    _accepted(xmpp.sent[2])
     assert cancel.find(f"{{{SD}}}cancel") is not None
     done = failure.find(f"{{{SD}}}failure")
     assert done is not None
@@ -234,3 +253,17 @@ async def test_a_silent_remote_fails_the_node_and_is_asked_to_cancel() -> None:
     assert silent == ["garage"]
     assert not reader._waiting
     assert not reader._replies
+
+
+async def test_a_slow_remote_has_the_asker_accepted_first(
+    hub: tuple[FakeXmpp, ReadoutService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensordata, "ACCEPT_WAIT", 0.001)
+    xmpp, service = hub
+    _ask(xmpp)
+    await xmpp.wait_sent(2)
+    _accepted(xmpp.sent[1])
+    _task(service).cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(_task(service), 5)
+    assert [e.find(f"{{{SD}}}accepted") is not None for e in xmpp.sent].count(True) == 1
