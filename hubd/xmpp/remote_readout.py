@@ -30,6 +30,7 @@ from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from hubd.core.remote_source import RemoteSource, RemoteSources
 from hubd.xmpp.direct_send import send_now
+from hubd.xmpp.fast_routes import routes_for
 from hubd.xmpp.remote_sensordata import RemoteAnswer, forward_req, missing, node_errors, take
 from hubd.xmpp.sensordata_xml import NS_SENSORDATA, qname
 from hubd.xmpp.stanzas import PayloadMatcher, payload
@@ -61,26 +62,36 @@ class RemoteReader:
         xmpp.register_handler(
             Callback("remote sensordata replies", _ReplyMatcher(self._replies), self._on_reply)
         )
+        routes = routes_for(xmpp)
+        for name in _ANSWERS:
+            routes.add("message", qname(NS_SENSORDATA, name), self._on_message)
+        routes.add("iq", qname(NS_SENSORDATA, "accepted"), self._on_reply)
 
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, message: Any) -> bool:
+        """Take a remote's answer to a readout in flight; True when it was one."""
         source = self.sources.by_jid(message.xml.get("from", ""))
         element = payload(message, "{" + NS_SENSORDATA + "}")
         if source is None or element is None:
-            return  # not from a remote hub: nobody here waits for it
+            return False  # not from a remote hub: nobody here waits for it
         read = self._waiting.get((source.jid, element.get("seqnr", "")))
-        if read is not None:
-            read.take(element)
+        if read is None:
+            return False
+        read.take(element)
+        return True
 
-    def _on_reply(self, iq: Any) -> None:
+    def _on_reply(self, iq: Any) -> bool:
+        """Take the remote's IQ answer to a request in flight; True when it was one."""
         xml = iq.xml
         read = self._replies.get(xml.get("id", ""))
-        source = self.sources.by_jid(xml.get("from", ""))
-        if read is None or source is not read.source:
-            return  # not the remote asked (a forged id): its answer is still awaited
+        if read is None or xml.get("type") not in ("result", "error"):
+            return False
+        if self.sources.by_jid(xml.get("from", "")) is not read.source:
+            return False  # not the remote asked (a forged id): its answer is still awaited
         del self._replies[xml.get("id", "")]
         if xml.get("type") == "error":
             error = IqError(iq)  # type: ignore[no-untyped-call]
             read.refused(error.text or error.condition)
+        return True
 
     def _seqnr(self) -> int:
         self._next = self._next % (2**31 - 1) + 1

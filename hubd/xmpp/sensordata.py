@@ -33,6 +33,7 @@ from hubd.events.store import Store
 from hubd.events.subscriptions import decode_value
 from hubd.xmpp.direct_send import plain_message, result_iq, send_now
 from hubd.xmpp.errors import ErrorCondition, condition_for
+from hubd.xmpp.fast_routes import routes_for
 from hubd.xmpp.remote_readout import RemoteRead, RemoteReader
 from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message, narrowed
 from hubd.xmpp.sensordata_xml import (
@@ -49,6 +50,7 @@ from hubd.xmpp.sensordata_xml import (
     build_started,
     parse_cancel,
     parse_req,
+    qname,
 )
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error
 
@@ -97,6 +99,9 @@ class ReadoutService:
                 self._on_iq,
             )
         )
+        routes = routes_for(xmpp)
+        for name in ("req", "cancel"):
+            routes.add("iq", qname(NS_SENSORDATA, name), self._on_iq)
         xmpp.plugin["xep_0030"].add_feature(NS_SENSORDATA)
 
     async def close(self) -> None:
@@ -106,16 +111,19 @@ class ReadoutService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _on_iq(self, iq: Any) -> None:
+    def _on_iq(self, iq: Any) -> bool:
+        if iq.xml.get("type") not in ("get", "set"):
+            return False  # a result or error is an answer, not a request
         requester = iq.xml.get("from", "")
         element = payload(iq, "{" + NS_SENSORDATA + "}")
-        assert element is not None  # the matcher saw it
+        assert element is not None  # the matcher (or the route) saw it
         if self.access.must_ask(requester):  # XEP-0324: ask about unknown requesters
             task = asyncio.create_task(self._ask_first(iq, requester, element))
             self._asking.add(task)
             task.add_done_callback(self._asking.discard)
         else:
             self._handle(iq, requester, element)
+        return True
 
     async def _ask_first(self, iq: Any, requester: str, element: Element) -> None:
         await self.access.ensure(requester)
