@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 from slixmpp import ClientXMPP
@@ -34,8 +34,6 @@ from hubd.events.subscriptions import decode_value
 from hubd.xmpp.direct_send import plain_message, result_iq, send_now
 from hubd.xmpp.errors import ErrorCondition, condition_for
 from hubd.xmpp.fast_routes import routes_for
-from hubd.xmpp.remote_readout import RemoteRead, RemoteReader
-from hubd.xmpp.remote_sensordata import RemoteAnswer, build_message, narrowed
 from hubd.xmpp.sensordata_xml import (
     HISTORICAL,
     NS_SENSORDATA,
@@ -53,6 +51,10 @@ from hubd.xmpp.sensordata_xml import (
     qname,
 )
 from hubd.xmpp.stanzas import PayloadMatcher, payload, send_error
+
+if TYPE_CHECKING:  # imported where remotes: is configured (memory of a hub without)
+    from hubd.xmpp.remote_readout import RemoteRead, RemoteReader
+    from hubd.xmpp.remote_sensordata import RemoteAnswer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -315,6 +317,9 @@ class ReadoutService:
             else:
                 readings = [NodeReadings(ref, result.values)]
                 elements.append(build_fields(seqnr, readings, done=False))
+        if answers:  # only with remotes: configured, whose modules are loaded then
+            from hubd.xmpp.remote_sensordata import build_message
+
         for answer in answers:
             if answer.nodes:
                 shown = [self._narrowed(node, to) for node in answer.nodes]
@@ -328,6 +333,8 @@ class ReadoutService:
 
     def _narrowed(self, node: Element, requester: str) -> Element:
         """A remote's node as ``requester`` may see it (XEP-0324 canRead fields)."""
+        from hubd.xmpp.remote_sensordata import narrowed
+
         key = remote_node_key(node.get("sourceId", ""), node.get("nodeId", ""))
         return narrowed(node, self.access.fields_for(requester, key, Role.READER))
 
