@@ -129,7 +129,10 @@ class ReadoutService:
 
     async def _ask_first(self, iq: Any, requester: str, element: Element) -> None:
         await self.access.ensure(requester)
-        self._handle(iq, requester, element)
+        try:
+            self._handle(iq, requester, element)
+        except Exception as error:  # answered as slixmpp does for a handler
+            iq.exception(error)
 
     def _handle(self, iq: Any, requester: str, element: Element) -> None:
         try:
@@ -173,8 +176,6 @@ class ReadoutService:
             # is passed on in the turn it is read; the task only holds the readout open.
             assert self.remote is not None
             seqnr = request.seqnr
-            accept = _Accept(self.xmpp, result_iq(self.xmpp, iq, build_accepted(seqnr)))
-            self._accepts[key] = accept
             read = self.remote.begin(
                 one[0],
                 element,
@@ -183,6 +184,9 @@ class ReadoutService:
                     requester, seqnr, [], [answer], first=accept.take()
                 ),
             )
+            # Made once the request is out (never called before that: answers come later).
+            accept = _Accept(self.xmpp, result_iq(self.xmpp, iq, build_accepted(seqnr)))
+            self._accepts[key] = accept
             task = asyncio.create_task(
                 _held_open(read), name=f"readout {requester} {request.seqnr}"
             )
