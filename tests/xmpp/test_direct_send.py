@@ -7,9 +7,11 @@ sends to Bob, an independent client, over the session's real Prosody.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from xml.etree.ElementTree import Element
 
+import pytest
 from accounts import ACCOUNTS
 from slixmpp.xmlstream.tostring import tostring
 from xmpp_client import TestClient, connect_client
@@ -37,6 +39,14 @@ class SmClient(TestClient):
         self.register_plugin("xep_0198", {"window": 100})
 
 
+@pytest.fixture
+async def hub(prosody: ProsodyServer) -> AsyncIterator[SmClient]:
+    """The hub's side: connected, stream management enabled."""
+    client = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
+    yield client
+    await client.disconnect_and_wait()
+
+
 def _payload(n: int) -> Element:
     return Element(f"{{{NS}}}n", {"value": str(n)})
 
@@ -47,50 +57,40 @@ def _value(message: Any) -> str | None:
 
 
 async def test_a_message_written_now_is_counted_acknowledged_and_received(
-    prosody: ProsodyServer, bob: TestClient
+    hub: SmClient, bob: TestClient
 ) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        sm: Any = hub.plugin["xep_0198"]
-        assert sm.enabled_out, "the server enables stream management"
-        acked: asyncio.Queue[Any] = asyncio.Queue()
-        hub.add_event_handler("stanza_acked", acked.put_nowait)
-        assert can_send_now(hub)
-        seq = sm.seq
-        message = event_message(hub, bob.boundjid.full, "hubd-ev-1", _payload(1))
-        send_now(hub, message)
-        assert hub.waiting_queue.empty(), "written at once, not queued"
-        assert sm.seq == seq + 1, "counted by XEP-0198 like a queued stanza"
-        assert sm.unacked_queue[-1] == (seq + 1, message), "kept for a resumed stream"
-        sm.request_ack()
-        async with asyncio.timeout(10):  # the session's own stanzas come first
-            while (await acked.get()) is not message:
-                pass
-        assert not sm.unacked_queue
-        received = await bob.wait_message(lambda m: _value(m) is not None)
-        assert received["id"] == "hubd-ev-1"
-        assert received["from"] == hub.boundjid
-    finally:
-        await hub.disconnect_and_wait()
+    sm: Any = hub.plugin["xep_0198"]
+    assert sm.enabled_out, "the server enables stream management"
+    acked: asyncio.Queue[Any] = asyncio.Queue()
+    hub.add_event_handler("stanza_acked", acked.put_nowait)
+    assert can_send_now(hub)
+    seq = sm.seq
+    message = event_message(hub, bob.boundjid.full, "hubd-ev-1", _payload(1))
+    send_now(hub, message)
+    assert hub.waiting_queue.empty(), "written at once, not queued"
+    assert sm.seq == seq + 1, "counted by XEP-0198 like a queued stanza"
+    assert sm.unacked_queue[-1] == (seq + 1, message), "kept for a resumed stream"
+    sm.request_ack()
+    async with asyncio.timeout(10):  # the session's own stanzas come first
+        while (await acked.get()) is not message:
+            pass
+    assert not sm.unacked_queue
+    received = await bob.wait_message(lambda m: _value(m) is not None)
+    assert received["id"] == "hubd-ev-1"
+    assert received["from"] == hub.boundjid
 
 
-async def test_behind_a_queued_stanza_it_waits_its_turn(
-    prosody: ProsodyServer, bob: TestClient
-) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        sm: Any = hub.plugin["xep_0198"]
-        seq = sm.seq
-        hub.make_message(mto=bob.boundjid, mbody="first").send()  # on the queue
-        assert not can_send_now(hub)
-        send_now(hub, event_message(hub, bob.boundjid.full, "hubd-ev-2", _payload(2)))
-        first = await bob.wait_message(lambda m: m["body"] == "first" or _value(m) is not None)
-        second = await bob.wait_message(lambda m: _value(m) is not None)
-        assert first["body"] == "first", "the queued stanza is not passed"
-        assert second["id"] == "hubd-ev-2"
-        assert sm.seq == seq + 2
-    finally:
-        await hub.disconnect_and_wait()
+async def test_behind_a_queued_stanza_it_waits_its_turn(hub: SmClient, bob: TestClient) -> None:
+    sm: Any = hub.plugin["xep_0198"]
+    seq = sm.seq
+    hub.make_message(mto=bob.boundjid, mbody="first").send()  # on the queue
+    assert not can_send_now(hub)
+    send_now(hub, event_message(hub, bob.boundjid.full, "hubd-ev-2", _payload(2)))
+    first = await bob.wait_message(lambda m: m["body"] == "first" or _value(m) is not None)
+    second = await bob.wait_message(lambda m: _value(m) is not None)
+    assert first["body"] == "first", "the queued stanza is not passed"
+    assert second["id"] == "hubd-ev-2"
+    assert sm.seq == seq + 2
 
 
 async def test_before_the_session_it_falls_back_to_the_queue(prosody: ProsodyServer) -> None:
@@ -103,55 +103,47 @@ async def test_before_the_session_it_falls_back_to_the_queue(prosody: ProsodySer
 
 
 async def test_a_prebuilt_text_is_written_then_counted_and_kept_as_its_stanza(
-    prosody: ProsodyServer, bob: TestClient
+    hub: SmClient, bob: TestClient
 ) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        sm: Any = hub.plugin["xep_0198"]
-        acked: asyncio.Queue[Any] = asyncio.Queue()
-        hub.add_event_handler("stanza_acked", acked.put_nowait)
-        assert can_write_prebuilt(hub), "only the roster's and XEP-0198's filters"
-        seq = sm.seq
-        message = event_message(hub, bob.boundjid.full, "hubd-ev-4", _payload(4))
-        text = tostring(message.xml, xmlns=hub.default_ns, stream=hub, top_level=True)
-        built: list[Any] = []
-        write_prebuilt(hub, text, lambda: built.append(message) or message)
-        assert built == [message], "the stanza is built once, after the write"
-        assert hub.waiting_queue.empty()
-        assert sm.seq == seq + 1, "counted by XEP-0198"
-        kept = sm.unacked_queue[-1]
-        assert kept == (seq + 1, message), "kept for a resumed stream"
-        assert tostring(kept[1].xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
-        sm.request_ack()
-        async with asyncio.timeout(10):
-            while (await acked.get()) is not message:
-                pass
-        received = await bob.wait_message(lambda m: _value(m) == "4")
-        assert received["id"] == "hubd-ev-4"
-    finally:
-        await hub.disconnect_and_wait()
+    sm: Any = hub.plugin["xep_0198"]
+    acked: asyncio.Queue[Any] = asyncio.Queue()
+    hub.add_event_handler("stanza_acked", acked.put_nowait)
+    assert can_write_prebuilt(hub), "only the roster's and XEP-0198's filters"
+    seq = sm.seq
+    message = event_message(hub, bob.boundjid.full, "hubd-ev-4", _payload(4))
+    text = tostring(message.xml, xmlns=hub.default_ns, stream=hub, top_level=True)
+    built: list[Any] = []
+    write_prebuilt(hub, text, lambda: built.append(message) or message)
+    assert built == [message], "the stanza is built once, after the write"
+    assert hub.waiting_queue.empty()
+    assert sm.seq == seq + 1, "counted by XEP-0198"
+    kept = sm.unacked_queue[-1]
+    assert kept == (seq + 1, message), "kept for a resumed stream"
+    assert tostring(kept[1].xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
+    sm.request_ack()
+    async with asyncio.timeout(10):
+        while (await acked.get()) is not message:
+            pass
+    received = await bob.wait_message(lambda m: _value(m) == "4")
+    assert received["id"] == "hubd-ev-4"
 
 
 async def test_an_unknown_filter_or_a_queued_stanza_means_no_prebuilt_write(
-    prosody: ProsodyServer, bob: TestClient
+    hub: SmClient, bob: TestClient
 ) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        assert can_write_prebuilt(hub)
+    assert can_write_prebuilt(hub)
 
-        def stamp(stanza: Any) -> Any:  # a filter that could change a message
-            return stanza
+    def stamp(stanza: Any) -> Any:  # a filter that could change a message
+        return stanza
 
-        hub.add_filter("out", stamp)
-        assert not can_write_prebuilt(hub)
-        assert can_send_now(hub), "the usual direct send still applies"
-        hub.del_filter("out", stamp)
-        hub.add_filter("out", message_neutral(stamp))
-        assert can_write_prebuilt(hub), "marked as leaving messages alone"
-        hub.make_message(mto=bob.boundjid, mbody="first").send()  # on the queue
-        assert not can_write_prebuilt(hub), "an earlier stanza goes first"
-    finally:
-        await hub.disconnect_and_wait()
+    hub.add_filter("out", stamp)
+    assert not can_write_prebuilt(hub)
+    assert can_send_now(hub), "the usual direct send still applies"
+    hub.del_filter("out", stamp)
+    hub.add_filter("out", message_neutral(stamp))
+    assert can_write_prebuilt(hub), "marked as leaving messages alone"
+    hub.make_message(mto=bob.boundjid, mbody="first").send()  # on the queue
+    assert not can_write_prebuilt(hub), "an earlier stanza goes first"
 
 
 async def test_before_the_session_no_prebuilt_write(prosody: ProsodyServer) -> None:
@@ -160,55 +152,47 @@ async def test_before_the_session_no_prebuilt_write(prosody: ProsodyServer) -> N
 
 
 async def test_a_stanza_built_on_use_is_acknowledged_by_its_id(
-    prosody: ProsodyServer, bob: TestClient
+    hub: SmClient, bob: TestClient
 ) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        sm: Any = hub.plugin["xep_0198"]
-        acked: asyncio.Queue[Any] = asyncio.Queue()
-        hub.add_event_handler("stanza_acked", acked.put_nowait)
-        element = message_element(bob.boundjid.full, "hubd-ev-5", _payload(5))
-        text = tostring(
-            event_message(hub, bob.boundjid.full, "hubd-ev-5", _payload(5)).xml,
-            xmlns=hub.default_ns,
-            stream=hub,
-            top_level=True,
-        )
-        stanza = MessageBuiltOnUse(hub, "hubd-ev-5", lambda: element)
-        write_prebuilt(hub, text, lambda: stanza)
-        assert sm.unacked_queue[-1][1] is stanza
-        assert "_hubd_build" in stanza.__dict__, "not built by the filters"
-        sm.request_ack()
-        async with asyncio.timeout(10):
-            while (await acked.get()) is not stanza:
-                pass
-        assert stanza["id"] == "hubd-ev-5"
-        assert "_hubd_build" in stanza.__dict__, "the id needs no build"
-        assert tostring(stanza.xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
-        received = await bob.wait_message(lambda m: _value(m) == "5")
-        assert received["id"] == "hubd-ev-5"
-    finally:
-        await hub.disconnect_and_wait()
+    sm: Any = hub.plugin["xep_0198"]
+    acked: asyncio.Queue[Any] = asyncio.Queue()
+    hub.add_event_handler("stanza_acked", acked.put_nowait)
+    element = message_element(bob.boundjid.full, "hubd-ev-5", _payload(5))
+    text = tostring(
+        event_message(hub, bob.boundjid.full, "hubd-ev-5", _payload(5)).xml,
+        xmlns=hub.default_ns,
+        stream=hub,
+        top_level=True,
+    )
+    stanza = MessageBuiltOnUse(hub, "hubd-ev-5", lambda: element)
+    write_prebuilt(hub, text, lambda: stanza)
+    assert sm.unacked_queue[-1][1] is stanza
+    assert "_hubd_build" in stanza.__dict__, "not built by the filters"
+    sm.request_ack()
+    async with asyncio.timeout(10):
+        while (await acked.get()) is not stanza:
+            pass
+    assert stanza["id"] == "hubd-ev-5"
+    assert "_hubd_build" in stanza.__dict__, "the id needs no build"
+    assert tostring(stanza.xml, xmlns=hub.default_ns, stream=hub, top_level=True) == text
+    received = await bob.wait_message(lambda m: _value(m) == "5")
+    assert received["id"] == "hubd-ev-5"
 
 
 async def test_an_asynchronous_filter_sends_through_the_queue(
-    prosody: ProsodyServer, bob: TestClient
+    hub: SmClient, bob: TestClient
 ) -> None:
-    hub = await connect_client(prosody, "hub", ACCOUNTS["hub"], make=SmClient)
-    try:
-        assert can_send_now(hub)
-        seen: list[str] = []
+    assert can_send_now(hub)
+    seen: list[str] = []
 
-        async def encrypt(stanza: Any) -> Any:  # as an end-to-end encryption filter would be
-            seen.append(str(stanza["id"]))
-            return stanza
+    async def encrypt(stanza: Any) -> Any:  # as an end-to-end encryption filter would be
+        seen.append(str(stanza["id"]))
+        return stanza
 
-        hub.add_filter("out_sce", encrypt)
-        assert not can_send_now(hub), "slixmpp awaits an out_sce coroutine: only its queue may"
-        send_now(hub, event_message(hub, bob.boundjid.full, "hubd-ev-4", _payload(4)))
-        received = await bob.wait_message(lambda m: _value(m) is not None)
-        assert received["id"] == "hubd-ev-4"
-        assert seen == ["hubd-ev-4"], "the filter ran once, in the queue"
-        hub.del_filter("out_sce", encrypt)
-    finally:
-        await hub.disconnect_and_wait()
+    hub.add_filter("out_sce", encrypt)
+    assert not can_send_now(hub), "slixmpp awaits an out_sce coroutine: only its queue may"
+    send_now(hub, event_message(hub, bob.boundjid.full, "hubd-ev-4", _payload(4)))
+    received = await bob.wait_message(lambda m: _value(m) is not None)
+    assert received["id"] == "hubd-ev-4"
+    assert seen == ["hubd-ev-4"], "the filter ran once, in the queue"
+    hub.del_filter("out_sce", encrypt)
