@@ -86,14 +86,32 @@ def _filters(xmpp: ClientXMPP) -> dict[str, list[Any]] | None:
     return filters
 
 
+def _stream_free(xmpp: ClientXMPP) -> bool:
+    """A session on a connected stream with nothing queued: a write now keeps the order."""
+    return (
+        xmpp.transport is not None
+        and bool(getattr(xmpp, "_session_started", False))
+        and xmpp.waiting_queue.empty()
+    )
+
+
+def _filtered(filters: dict[str, list[Any]], stanza: StanzaBase) -> Any:
+    """``stanza`` through every outgoing filter, in the queue's order; None: one dropped it."""
+    data: Any = stanza
+    for mode in _FILTER_MODES:
+        for stanza_filter in filters.get(mode, ()):
+            data = stanza_filter(data)
+            if data is None:
+                return None
+    return data
+
+
 def can_send_now(xmpp: ClientXMPP) -> bool:
     """Whether :func:`send_now` would write at once (else it queues)."""
     filters = _filters(xmpp)
     return (
         filters is not None
-        and xmpp.transport is not None
-        and bool(getattr(xmpp, "_session_started", False))
-        and xmpp.waiting_queue.empty()
+        and _stream_free(xmpp)
         and not any(
             iscoroutinefunction(f) for mode in _AWAITED_MODES for f in filters.get(mode, ())
         )
@@ -114,15 +132,8 @@ def send_now(xmpp: ClientXMPP, *stanzas: StanzaBase) -> None:
         return
     written = []
     for stanza in stanzas:
-        data: Any = stanza
-        for mode in _FILTER_MODES:
-            for stanza_filter in filters.get(mode, ()):
-                data = stanza_filter(data)
-                if data is None:  # a filter dropped it, as in the queue
-                    break
-            if data is None:
-                break
-        if data is not None:
+        data = _filtered(filters, stanza)
+        if data is not None:  # else a filter dropped it, as in the queue
             written.append(tostring(data.xml, xmlns=xmpp.default_ns, stream=xmpp, top_level=True))
     if written:
         xmpp.send_raw("".join(written))
@@ -131,12 +142,7 @@ def send_now(xmpp: ClientXMPP, *stanzas: StanzaBase) -> None:
 def can_write_prebuilt(xmpp: ClientXMPP) -> bool:
     """Whether :func:`write_prebuilt` may write now: as :func:`can_send_now`, known filters only."""
     filters = _filters(xmpp)
-    if (
-        filters is None
-        or xmpp.transport is None
-        or not getattr(xmpp, "_session_started", False)
-        or not xmpp.waiting_queue.empty()
-    ):
+    if filters is None or not _stream_free(xmpp):
         return False
     for mode in _FILTER_MODES:
         for stanza_filter in filters.get(mode, ()):
@@ -154,10 +160,7 @@ def write_prebuilt(xmpp: ClientXMPP, text: str, stanza: Callable[[], Message]) -
     """
     filters = _filters(xmpp) or {}
     xmpp.send_raw(text)
-    data: Any = stanza()
-    for mode in _FILTER_MODES:
-        for stanza_filter in filters.get(mode, ()):
-            data = stanza_filter(data)
+    _filtered(filters, stanza())  # message-neutral filters: XEP-0198 counts and keeps it
 
 
 def result_iq(xmpp: ClientXMPP, iq: Any, payload: Element | None = None) -> Iq:

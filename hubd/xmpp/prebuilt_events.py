@@ -36,7 +36,6 @@ from hubd.core.model import FieldSpec, FieldValue
 from hubd.events.event import Event
 from hubd.xmpp.direct_send import (
     can_write_prebuilt,
-    event_message,
     message_element,
     write_prebuilt,
 )
@@ -61,12 +60,17 @@ class _Template:
     specs: tuple[FieldSpec, ...]
 
 
+def fields_element(target: str, seqnr: int, ref: NodeRef, message_id: str, pairs: Any) -> Element:
+    """The element of :func:`fields_message`."""
+    fields = build_fields(seqnr, [NodeReadings(ref, pairs)], done=True)
+    return message_element(target, message_id, fields)
+
+
 def fields_message(
     xmpp: ClientXMPP, target: str, seqnr: int, ref: NodeRef, message_id: str, pairs: Any
 ) -> Any:
     """The event's stanza as the slow path builds it (the text is made from the same)."""
-    fields = build_fields(seqnr, [NodeReadings(ref, pairs)], done=True)
-    return event_message(xmpp, target, message_id, fields)
+    return xmpp.Message(xml=fields_element(target, seqnr, ref, message_id, pairs))
 
 
 class MessageBuiltOnUse(Message):
@@ -132,9 +136,7 @@ class EventTexts:
             lambda: MessageBuiltOnUse(
                 self.xmpp,
                 message_id,
-                lambda: message_element(
-                    target, message_id, build_fields(seqnr, [NodeReadings(ref, pairs)], done=True)
-                ),
+                lambda: fields_element(target, seqnr, ref, message_id, pairs),
             ),
         )
         return True
